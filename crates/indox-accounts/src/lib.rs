@@ -1,0 +1,10 @@
+#![doc = include_str!("../README.md")]
+
+pub mod auth;
+pub mod error;
+pub mod key;
+pub mod ports;
+
+pub use auth::{Authenticator, Principal};
+pub use error::AccountError;
+pub use ports::{Account, AccountRepository, StoredKey};

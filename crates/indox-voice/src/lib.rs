@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+pub mod error;
+pub mod ports;
+pub mod tts;
+pub mod voices;
+
+pub use error::{UpstreamError, VoiceError};
+pub use ports::{ByteStream, VoiceUpstream};
+pub use tts::{Precision, Synthesis, SynthesisRequest};
+pub use voices::{Voice, VoicePage};

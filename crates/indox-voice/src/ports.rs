@@ -1,0 +1,43 @@
+//! The driven port: the voice provider upstream (Resemble).
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::NaiveDate;
+use futures_core::Stream;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+use crate::{Synthesis, SynthesisRequest, UpstreamError, VoicePage};
+
+/// A stream of audio bytes as they arrive from the upstream.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, UpstreamError>> + Send>>;
+
+/// The voice provider.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait VoiceUpstream: Send + Sync {
+    /// One page of the voices the shared key can use.
+    async fn list_voices(&self, page: u32, page_size: u32) -> Result<VoicePage, UpstreamError>;
+
+    /// Synthesizes speech in one request.
+    ///
+    /// # Errors
+    /// MUST return [`UpstreamError::NotFound`] for an unknown voice and classify every
+    /// other failure; MUST NOT return audio that failed to decode from the transport.
+    async fn synthesize(&self, req: &SynthesisRequest) -> Result<Synthesis, UpstreamError>;
+
+    /// Starts a streamed synthesis; the stream yields WAV bytes as they arrive.
+    ///
+    /// # Errors
+    /// Failures before the first byte are returned here; later ones end the stream.
+    async fn stream(&self, req: &SynthesisRequest) -> Result<ByteStream, UpstreamError>;
+
+    /// The upstream's own usage report, seconds per unit over a date range (inclusive).
+    async fn billing_usage(
+        &self,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<BTreeMap<String, Decimal>, UpstreamError>;
+}
