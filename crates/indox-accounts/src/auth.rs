@@ -33,7 +33,9 @@ impl std::fmt::Debug for Authenticator {
 /// [`AccountError::MissingCredentials`] when the header is absent or of another scheme.
 pub fn bearer_token(header: Option<&str>) -> Result<&str, AccountError> {
     let header = header.ok_or(AccountError::MissingCredentials)?.trim();
-    let (scheme, token) = header.split_once(' ').ok_or(AccountError::MissingCredentials)?;
+    let (scheme, token) = header
+        .split_once(' ')
+        .ok_or(AccountError::MissingCredentials)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(AccountError::MissingCredentials);
     }
@@ -62,7 +64,11 @@ impl Authenticator {
     /// (all map to 401), `Store` when the repository fails.
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Principal, AccountError> {
         let key = ApiKey::parse(bearer_token(header)?)?;
-        let stored = self.repo.find_key(key.key_id()).await?.ok_or(AccountError::UnknownKey)?;
+        let stored = self
+            .repo
+            .find_key(key.key_id())
+            .await?
+            .ok_or(AccountError::UnknownKey)?;
         // The hash comparison runs whether or not the key is revoked, so timing does not
         // tell a revoked key from a wrong secret.
         let secret_ok = key.matches(&stored.secret_hash);
@@ -72,7 +78,10 @@ impl Authenticator {
         if stored.revoked {
             return Err(AccountError::RevokedKey);
         }
-        Ok(Principal { key_id: stored.key_id, account: stored.account })
+        Ok(Principal {
+            key_id: stored.key_id,
+            account: stored.account,
+        })
     }
 
     /// Creates a key for an account and returns it; the plaintext is not kept anywhere.
@@ -82,7 +91,9 @@ impl Authenticator {
         label: &str,
     ) -> Result<GeneratedKey, AccountError> {
         let key = GeneratedKey::generate();
-        self.repo.create_key(account, key.key_id(), key.secret_hash(), label).await?;
+        self.repo
+            .create_key(account, key.key_id(), key.secret_hash(), label)
+            .await?;
         Ok(key)
     }
 
@@ -130,9 +141,8 @@ mod tests {
         };
         let id = key.key_id().to_owned();
         let mut repo = MockAccountRepository::new();
-        repo.expect_find_key().returning(move |k| {
-            Ok(if k == id { Some(stored.clone()) } else { None })
-        });
+        repo.expect_find_key()
+            .returning(move |k| Ok(if k == id { Some(stored.clone()) } else { None }));
         repo
     }
 
@@ -151,17 +161,29 @@ mod tests {
         let key = GeneratedKey::generate();
         let auth = Authenticator::new(Arc::new(repo_with(&key, true)));
         let header = format!("Bearer {}", key.plaintext());
-        assert!(matches!(auth.authenticate(Some(&header)).await, Err(AccountError::RevokedKey)));
+        assert!(matches!(
+            auth.authenticate(Some(&header)).await,
+            Err(AccountError::RevokedKey)
+        ));
 
         let other = GeneratedKey::generate();
         let header = format!("Bearer {}", other.plaintext());
-        assert!(matches!(auth.authenticate(Some(&header)).await, Err(AccountError::UnknownKey)));
+        assert!(matches!(
+            auth.authenticate(Some(&header)).await,
+            Err(AccountError::UnknownKey)
+        ));
 
         // Right id, wrong secret.
         let forged = format!("Bearer ixk_{}_{}", key.key_id(), "A".repeat(43));
-        assert!(matches!(auth.authenticate(Some(&forged)).await, Err(AccountError::UnknownKey)));
+        assert!(matches!(
+            auth.authenticate(Some(&forged)).await,
+            Err(AccountError::UnknownKey)
+        ));
 
-        assert!(matches!(auth.authenticate(None).await, Err(AccountError::MissingCredentials)));
+        assert!(matches!(
+            auth.authenticate(None).await,
+            Err(AccountError::MissingCredentials)
+        ));
         assert!(matches!(
             auth.authenticate(Some("Basic abc")).await,
             Err(AccountError::MissingCredentials)

@@ -56,7 +56,9 @@ pub struct ApiKey {
 
 impl std::fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKey").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("ApiKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,7 +69,8 @@ impl ApiKey {
     /// Returns [`AccountError::MalformedKey`] for anything else.
     pub fn parse(raw: &str) -> Result<Self, AccountError> {
         let mut parts = raw.splitn(3, '_');
-        let (Some(prefix), Some(id), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(prefix), Some(id), Some(secret)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(AccountError::MalformedKey);
         };
         let id_ok = id.len() == KEY_ID_BYTES * 2 && id.bytes().all(|b| b.is_ascii_hexdigit());
@@ -78,7 +81,10 @@ impl ApiKey {
         if prefix != KEY_PREFIX || !id_ok || !secret_ok {
             return Err(AccountError::MalformedKey);
         }
-        Ok(Self { key_id: id.to_ascii_lowercase(), secret: secret.to_owned() })
+        Ok(Self {
+            key_id: id.to_ascii_lowercase(),
+            secret: secret.to_owned(),
+        })
     }
 
     /// The public lookup handle.
@@ -101,7 +107,9 @@ pub struct GeneratedKey {
 
 impl std::fmt::Debug for GeneratedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeneratedKey").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("GeneratedKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -119,7 +127,11 @@ impl GeneratedKey {
         let key_id: String = id.iter().map(|b| format!("{b:02x}")).collect();
         let secret = URL_SAFE_NO_PAD.encode(secret);
         let hash = SecretHash::of(&secret);
-        Self { plaintext: format!("{KEY_PREFIX}_{key_id}_{secret}"), key_id, hash }
+        Self {
+            plaintext: format!("{KEY_PREFIX}_{key_id}_{secret}"),
+            key_id,
+            hash,
+        }
     }
 
     /// The public id (safe to log).
@@ -164,7 +176,10 @@ mod tests {
             "ixk_0123456789abcdef_short",
             "ixk_0123456789abcdef_aaaaaaaaaaaaaaaaaaaa aaaaaaa",
         ] {
-            assert!(matches!(ApiKey::parse(bad), Err(AccountError::MalformedKey)), "{bad}");
+            assert!(
+                matches!(ApiKey::parse(bad), Err(AccountError::MalformedKey)),
+                "{bad}"
+            );
         }
     }
 

@@ -17,7 +17,10 @@ pub enum BillingError {
     InvalidMarkup(Decimal),
     /// The account cannot cover the amount.
     #[error("insufficient balance: {required} needed, {available} available")]
-    InsufficientFunds { required: Decimal, available: Decimal },
+    InsufficientFunds {
+        required: Decimal,
+        available: Decimal,
+    },
     /// A usage row for the same account and request or job already exists.
     #[error("this request was already billed")]
     AlreadyBilled,

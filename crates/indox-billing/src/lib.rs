@@ -8,11 +8,12 @@ pub mod service;
 
 pub use error::BillingError;
 pub use ports::{
-    CommitRequest, Committed, HoldId, IdempotencyFinish, NewCharge, ResponseRenderer, UsageLedger, UsageRecord,
+    CommitRequest, Committed, HoldId, IdempotencyFinish, NewCharge, ResponseRenderer, UsageLedger,
+    UsageRecord,
 };
 pub use price_book::{PriceBook, PriceEntry, Unit};
 pub use quote::{
-    estimate_tts_millis, quantity_from_millis, quantity_from_seconds, round_money, MarkupPolicy, Quote, MONEY_SCALE,
-    QUANTITY_SCALE,
+    estimate_tts_millis, quantity_from_millis, quantity_from_seconds, round_money, MarkupPolicy,
+    Quote, MONEY_SCALE, QUANTITY_SCALE,
 };
 pub use service::Billing;

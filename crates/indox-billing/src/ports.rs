@@ -62,7 +62,9 @@ pub struct IdempotencyFinish {
 
 impl std::fmt::Debug for IdempotencyFinish {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdempotencyFinish").field("key", &self.key).finish_non_exhaustive()
+        f.debug_struct("IdempotencyFinish")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }
 

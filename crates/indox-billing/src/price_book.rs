@@ -82,11 +82,15 @@ impl PriceBook {
     /// [`BillingError::InvalidPriceBook`] for bad JSON, duplicate capabilities, or prices
     /// that are negative or have more than [`MAX_PRICE_SCALE`] decimals.
     pub fn from_json(text: &str) -> Result<Self, BillingError> {
-        let raw: RawBook = serde_json::from_str(text).map_err(|e| BillingError::InvalidPriceBook(e.to_string()))?;
+        let raw: RawBook = serde_json::from_str(text)
+            .map_err(|e| BillingError::InvalidPriceBook(e.to_string()))?;
         let mut entries = BTreeMap::new();
         for e in raw.entries {
             if e.unit_price.is_sign_negative() {
-                return Err(BillingError::InvalidPriceBook(format!("{}: negative price", e.capability)));
+                return Err(BillingError::InvalidPriceBook(format!(
+                    "{}: negative price",
+                    e.capability
+                )));
             }
             if e.unit_price.normalize().scale() > MAX_PRICE_SCALE {
                 return Err(BillingError::InvalidPriceBook(format!(
@@ -96,13 +100,21 @@ impl PriceBook {
             }
             let cap = e.capability;
             if entries.insert(cap, e).is_some() {
-                return Err(BillingError::InvalidPriceBook(format!("{cap}: listed twice")));
+                return Err(BillingError::InvalidPriceBook(format!(
+                    "{cap}: listed twice"
+                )));
             }
         }
         if raw.currency.len() != 3 {
-            return Err(BillingError::InvalidPriceBook("currency must be a 3-letter code".into()));
+            return Err(BillingError::InvalidPriceBook(
+                "currency must be a 3-letter code".into(),
+            ));
         }
-        Ok(Self { currency: raw.currency, version: raw.version, entries })
+        Ok(Self {
+            currency: raw.currency,
+            version: raw.version,
+            entries,
+        })
     }
 
     /// The entry for a capability.
@@ -110,7 +122,9 @@ impl PriceBook {
     /// # Errors
     /// [`BillingError::NoPrice`] when the capability is not priced.
     pub fn entry(&self, c: Capability) -> Result<&PriceEntry, BillingError> {
-        self.entries.get(&c).ok_or_else(|| BillingError::NoPrice(c.to_string()))
+        self.entries
+            .get(&c)
+            .ok_or_else(|| BillingError::NoPrice(c.to_string()))
     }
 
     /// Every entry.
@@ -132,8 +146,14 @@ mod tests {
         assert_eq!(tts.unit_price, dec!(0.0005));
         assert_eq!(tts.upstream_unit, "synth");
         assert_eq!(book.currency, "USD");
-        assert_eq!(book.entry(Capability::IdentitySearch).unwrap().unit, Unit::Search);
-        assert!(book.entry(Capability::Voices).is_err(), "listing voices is free");
+        assert_eq!(
+            book.entry(Capability::IdentitySearch).unwrap().unit,
+            Unit::Search
+        );
+        assert!(
+            book.entry(Capability::Voices).is_err(),
+            "listing voices is free"
+        );
     }
 
     #[test]

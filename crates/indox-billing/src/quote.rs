@@ -37,7 +37,8 @@ pub fn quantity_from_millis(ms: u64) -> Decimal {
 /// Rule R1 for a quantity that is already a decimal number of seconds: rounded up to the
 /// next millisecond.
 pub fn quantity_from_seconds(seconds: Decimal) -> Decimal {
-    let mut d = seconds.round_dp_with_strategy(QUANTITY_SCALE, RoundingStrategy::ToPositiveInfinity);
+    let mut d =
+        seconds.round_dp_with_strategy(QUANTITY_SCALE, RoundingStrategy::ToPositiveInfinity);
     d.rescale(QUANTITY_SCALE);
     d
 }
@@ -173,8 +174,16 @@ mod tests {
         assert!(Quote::compute(&book(), Capability::Tts, dec!(1), dec!(10.01)).is_err());
         let zero = Quote::compute(&book(), Capability::Tts, dec!(2), dec!(0)).unwrap();
         assert_eq!(zero.charged, zero.provider_cost);
-        assert_eq!(MarkupPolicy::new(dec!(0.2)).unwrap().rate_for(Some(dec!(0.5))), dec!(0.5));
-        assert_eq!(MarkupPolicy::new(dec!(0.2)).unwrap().rate_for(None), dec!(0.2));
+        assert_eq!(
+            MarkupPolicy::new(dec!(0.2))
+                .unwrap()
+                .rate_for(Some(dec!(0.5))),
+            dec!(0.5)
+        );
+        assert_eq!(
+            MarkupPolicy::new(dec!(0.2)).unwrap().rate_for(None),
+            dec!(0.2)
+        );
     }
 
     proptest! {

@@ -17,14 +17,21 @@ pub struct Billing {
 
 impl std::fmt::Debug for Billing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Billing").field("book", &self.book.version).field("markup", &self.markup).finish()
+        f.debug_struct("Billing")
+            .field("book", &self.book.version)
+            .field("markup", &self.markup)
+            .finish()
     }
 }
 
 impl Billing {
     /// A billing service.
     pub fn new(book: PriceBook, markup: MarkupPolicy, ledger: Arc<dyn UsageLedger>) -> Self {
-        Self { book: Arc::new(book), markup, ledger }
+        Self {
+            book: Arc::new(book),
+            markup,
+            ledger,
+        }
     }
 
     /// The price book.
@@ -47,7 +54,12 @@ impl Billing {
         quantity: Decimal,
         markup_override: Option<Decimal>,
     ) -> Result<Quote, BillingError> {
-        Quote::compute(&self.book, capability, quantity, self.markup.rate_for(markup_override))
+        Quote::compute(
+            &self.book,
+            capability,
+            quantity,
+            self.markup.rate_for(markup_override),
+        )
     }
 
     /// Checks, before any upstream call, that `available` covers the estimated quantity.
@@ -63,7 +75,10 @@ impl Billing {
     ) -> Result<Quote, BillingError> {
         let q = self.quote(capability, estimated_quantity, markup_override)?;
         if available < q.charged {
-            return Err(BillingError::InsufficientFunds { required: q.charged, available });
+            return Err(BillingError::InsufficientFunds {
+                required: q.charged,
+                available,
+            });
         }
         Ok(q)
     }
@@ -82,12 +97,20 @@ mod tests {
             MarkupPolicy::new(dec!(0.2)).unwrap(),
             Arc::new(MockUsageLedger::new()),
         );
-        let ok = billing.preflight(Capability::Tts, dec!(10), None, dec!(1)).unwrap();
+        let ok = billing
+            .preflight(Capability::Tts, dec!(10), None, dec!(1))
+            .unwrap();
         assert_eq!(ok.charged, dec!(0.00600000));
-        let err = billing.preflight(Capability::Tts, dec!(10), None, dec!(0.005)).unwrap_err();
-        assert!(matches!(err, BillingError::InsufficientFunds { required, .. } if required == dec!(0.006)));
+        let err = billing
+            .preflight(Capability::Tts, dec!(10), None, dec!(0.005))
+            .unwrap_err();
+        assert!(
+            matches!(err, BillingError::InsufficientFunds { required, .. } if required == dec!(0.006))
+        );
         // A per-account override changes the price.
-        let q = billing.quote(Capability::Tts, dec!(10), Some(dec!(1))).unwrap();
+        let q = billing
+            .quote(Capability::Tts, dec!(10), Some(dec!(1)))
+            .unwrap();
         assert_eq!(q.charged, dec!(0.01));
     }
 }

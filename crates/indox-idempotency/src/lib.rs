@@ -5,5 +5,7 @@ pub mod model;
 pub mod ports;
 
 pub use error::IdempotencyError;
-pub use model::{decide, BeginOutcome, Decision, Existing, Fingerprint, IdempotencyKey, KeyState, StoredResponse};
+pub use model::{
+    decide, BeginOutcome, Decision, Existing, Fingerprint, IdempotencyKey, KeyState, StoredResponse,
+};
 pub use ports::IdempotencyStore;

@@ -140,7 +140,10 @@ mod tests {
     #[test]
     fn fingerprint_separates_fields() {
         // Length-prefixing means moving bytes between fields changes the hash.
-        assert_ne!(Fingerprint::of("POST", "/ab", b"c"), Fingerprint::of("POST", "/a", b"bc"));
+        assert_ne!(
+            Fingerprint::of("POST", "/ab", b"c"),
+            Fingerprint::of("POST", "/a", b"bc")
+        );
         assert_eq!(fp("x"), fp("x"));
     }
 
@@ -148,18 +151,39 @@ mod tests {
     fn decision_table() {
         let now = Utc::now();
         let timeout = Duration::seconds(60);
-        let done = StoredResponse { status: 200, body: b"{}".to_vec() };
+        let done = StoredResponse {
+            status: 200,
+            body: b"{}".to_vec(),
+        };
         let cases = [
-            (KeyState::Completed(done.clone()), "a", 0, Decision::Replay(done.clone())),
-            (KeyState::Completed(done.clone()), "b", 0, Decision::Mismatch),
+            (
+                KeyState::Completed(done.clone()),
+                "a",
+                0,
+                Decision::Replay(done.clone()),
+            ),
+            (
+                KeyState::Completed(done.clone()),
+                "b",
+                0,
+                Decision::Mismatch,
+            ),
             (KeyState::InFlight, "a", 1, Decision::InFlight),
             (KeyState::InFlight, "a", 59, Decision::InFlight),
             (KeyState::InFlight, "a", 60, Decision::TakeOver),
             (KeyState::InFlight, "b", 600, Decision::Mismatch),
         ];
         for (state, body, age, want) in cases {
-            let existing = Existing { fingerprint: fp("a"), state, locked_at: now - Duration::seconds(age) };
-            assert_eq!(decide(&existing, &fp(body), now, timeout), want, "{body} {age}");
+            let existing = Existing {
+                fingerprint: fp("a"),
+                state,
+                locked_at: now - Duration::seconds(age),
+            };
+            assert_eq!(
+                decide(&existing, &fp(body), now, timeout),
+                want,
+                "{body} {age}"
+            );
         }
     }
 }

@@ -25,5 +25,9 @@ pub trait IdempotencyStore: Send + Sync {
     ) -> Result<BeginOutcome, IdempotencyError>;
 
     /// Drops an in-flight key whose request failed without effect, so a retry may run.
-    async fn release(&self, account: AccountId, key: &IdempotencyKey) -> Result<(), IdempotencyError>;
+    async fn release(
+        &self,
+        account: AccountId,
+        key: &IdempotencyKey,
+    ) -> Result<(), IdempotencyError>;
 }

@@ -17,7 +17,12 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 10, base: Duration::seconds(2), cap: Duration::minutes(30), jitter: 0.2 }
+        Self {
+            max_attempts: 10,
+            base: Duration::seconds(2),
+            cap: Duration::minutes(30),
+            jitter: 0.2,
+        }
     }
 }
 
@@ -47,7 +52,10 @@ mod tests {
         let p = RetryPolicy::default();
         assert_eq!(p.delay(1, 0.5), Some(Duration::seconds(2)));
         assert_eq!(p.delay(2, 0.5), Some(Duration::seconds(4)));
-        assert_eq!(p.delay(9, 0.5), Some(Duration::minutes(30).min(Duration::seconds(512))));
+        assert_eq!(
+            p.delay(9, 0.5),
+            Some(Duration::minutes(30).min(Duration::seconds(512)))
+        );
         assert_eq!(p.delay(10, 0.5), None);
     }
 

@@ -28,7 +28,14 @@ impl JobStatus {
 
     /// Parses [`JobStatus::as_str`] output.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Processing, Self::Completed, Self::Failed].into_iter().find(|x| x.as_str() == s)
+        [
+            Self::Pending,
+            Self::Processing,
+            Self::Completed,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
     }
 
     /// Whether the job has ended.
@@ -42,7 +49,11 @@ impl JobStatus {
         self == next
             || matches!(
                 (self, next),
-                (Pending, Processing) | (Pending, Completed) | (Pending, Failed) | (Processing, Completed) | (Processing, Failed)
+                (Pending, Processing)
+                    | (Pending, Completed)
+                    | (Pending, Failed)
+                    | (Processing, Completed)
+                    | (Processing, Failed)
             )
     }
 
@@ -54,7 +65,10 @@ impl JobStatus {
         if self.can_move_to(next) {
             Ok(next)
         } else {
-            Err(JobError::InvalidTransition { from: self, to: next })
+            Err(JobError::InvalidTransition {
+                from: self,
+                to: next,
+            })
         }
     }
 }

@@ -24,9 +24,18 @@ impl Limit {
     /// # Errors
     /// [`RateLimitError::InvalidSpec`] when the text is not of that form or a part is zero.
     pub fn parse(spec: &str) -> Result<Self, RateLimitError> {
-        let bad = |reason: &str| RateLimitError::InvalidSpec { spec: spec.to_owned(), reason: reason.to_owned() };
-        let (max, window) = spec.trim().split_once('/').ok_or_else(|| bad("expected <max>/<window>, e.g. 60/60s"))?;
-        let max: u32 = max.trim().parse().map_err(|_| bad("max is not a whole number"))?;
+        let bad = |reason: &str| RateLimitError::InvalidSpec {
+            spec: spec.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (max, window) = spec
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| bad("expected <max>/<window>, e.g. 60/60s"))?;
+        let max: u32 = max
+            .trim()
+            .parse()
+            .map_err(|_| bad("max is not a whole number"))?;
         let window = window.trim();
         let (digits, unit_ms) = if let Some(d) = window.strip_suffix("ms") {
             (d, 1)
@@ -39,7 +48,13 @@ impl Limit {
         } else {
             return Err(bad("window needs a unit: ms, s, m or h"));
         };
-        let n: u64 = if digits.is_empty() { 1 } else { digits.parse().map_err(|_| bad("window is not a whole number"))? };
+        let n: u64 = if digits.is_empty() {
+            1
+        } else {
+            digits
+                .parse()
+                .map_err(|_| bad("window is not a whole number"))?
+        };
         if max == 0 || n == 0 {
             return Err(bad("max and window must be greater than zero"));
         }
@@ -82,18 +97,26 @@ impl LimitConfig {
     pub fn parse(spec: &str) -> Result<Self, RateLimitError> {
         let mut cfg = Self::default();
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (name, limit) = item.split_once('=').ok_or_else(|| RateLimitError::InvalidSpec {
-                spec: item.to_owned(),
-                reason: "expected <capability>=<max>/<window>".to_owned(),
-            })?;
+            let (name, limit) =
+                item.split_once('=')
+                    .ok_or_else(|| RateLimitError::InvalidSpec {
+                        spec: item.to_owned(),
+                        reason: "expected <capability>=<max>/<window>".to_owned(),
+                    })?;
             let limit = Limit::parse(limit)?;
             match name.trim() {
                 "default" => cfg.default = limit,
                 "upstream" => cfg.upstream = limit,
                 other => {
-                    let cap: Capability = other.parse().map_err(|e: indox_core::capability::UnknownCapability| {
-                        RateLimitError::InvalidSpec { spec: item.to_owned(), reason: e.to_string() }
-                    })?;
+                    let cap: Capability =
+                        other
+                            .parse()
+                            .map_err(|e: indox_core::capability::UnknownCapability| {
+                                RateLimitError::InvalidSpec {
+                                    spec: item.to_owned(),
+                                    reason: e.to_string(),
+                                }
+                            })?;
                     cfg.per_capability.insert(cap, limit);
                 }
             }

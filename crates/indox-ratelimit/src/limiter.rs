@@ -46,8 +46,15 @@ impl Admission {
 
     /// Milliseconds to wait before retrying: the longest wait among refusing windows.
     pub fn retry_after_ms(&self) -> u64 {
-        let up = self.upstream.filter(|u| !u.allowed).map_or(0, |u| u.retry_after_ms);
-        let own = if self.account.allowed { 0 } else { self.account.retry_after_ms };
+        let up = self
+            .upstream
+            .filter(|u| !u.allowed)
+            .map_or(0, |u| u.retry_after_ms);
+        let own = if self.account.allowed {
+            0
+        } else {
+            self.account.retry_after_ms
+        };
         own.max(up)
     }
 }
@@ -63,13 +70,20 @@ pub struct RateLimiter {
 
 impl std::fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateLimiter").field("config", &self.config).field("prefix", &self.prefix).finish()
+        f.debug_struct("RateLimiter")
+            .field("config", &self.config)
+            .field("prefix", &self.prefix)
+            .finish()
     }
 }
 
 impl RateLimiter {
     /// A limiter over `store`; every key starts with `prefix` (tests use a unique one).
-    pub fn new(store: Arc<dyn RateLimitStore>, config: LimitConfig, prefix: impl Into<String>) -> Self {
+    pub fn new(
+        store: Arc<dyn RateLimitStore>,
+        config: LimitConfig,
+        prefix: impl Into<String>,
+    ) -> Self {
         Self {
             store,
             fallback: LocalStore::new(),
@@ -90,7 +104,12 @@ impl RateLimiter {
     }
 
     /// The checks for one request.
-    pub fn checks(&self, account: AccountId, capability: Capability, upstream: bool) -> Vec<WindowCheck> {
+    pub fn checks(
+        &self,
+        account: AccountId,
+        capability: Capability,
+        upstream: bool,
+    ) -> Vec<WindowCheck> {
         let mut checks = vec![WindowCheck {
             key: format!("{}:acct:{}:{}", self.prefix, account, capability),
             limit: self.config.for_capability(capability),
@@ -109,14 +128,22 @@ impl RateLimiter {
     /// Asks to admit one request of `capability` by `account`; `upstream` says whether it
     /// will use the shared upstream key. Never fails: when the shared store is down the
     /// per-process fallback decides and the admission is marked `degraded`.
-    pub async fn admit(&self, account: AccountId, capability: Capability, upstream: bool) -> Admission {
+    pub async fn admit(
+        &self,
+        account: AccountId,
+        capability: Capability,
+        upstream: bool,
+    ) -> Admission {
         let checks = self.checks(account, capability, upstream);
         let (decisions, degraded) = match self.store.acquire(&checks).await {
             Ok(d) if d.len() == checks.len() => (d, false),
             Ok(_) | Err(_) => {
                 let n = self.degraded_decisions.fetch_add(1, Ordering::Relaxed);
-                if n % 1000 == 0 {
-                    tracing::warn!(degraded_total = n + 1, "rate-limit store unavailable; using the per-process fallback");
+                if n.is_multiple_of(1000) {
+                    tracing::warn!(
+                        degraded_total = n + 1,
+                        "rate-limit store unavailable; using the per-process fallback"
+                    );
                 }
                 // `acquire` on the local store cannot fail.
                 let d = self.fallback.acquire(&checks).await.unwrap_or_default();
@@ -130,7 +157,11 @@ impl RateLimiter {
             retry_after_ms: 0,
             reset_after_ms: 0,
         });
-        Admission { account, upstream: decisions.get(1).copied(), degraded }
+        Admission {
+            account,
+            upstream: decisions.get(1).copied(),
+            degraded,
+        }
     }
 }
 
@@ -142,7 +173,8 @@ mod tests {
 
     fn config() -> LimitConfig {
         let mut c = LimitConfig::default();
-        c.per_capability.insert(Capability::Tts, Limit::new(2, 60_000));
+        c.per_capability
+            .insert(Capability::Tts, Limit::new(2, 60_000));
         c.upstream = Limit::new(3, 1_000);
         c
     }
@@ -155,8 +187,20 @@ mod tests {
             assert!(checks[0].key.starts_with("t1:acct:"));
             assert_eq!(checks[1].key, "t1:upstream:resemble");
             Ok(vec![
-                Decision { allowed: false, limit: 2, remaining: 0, retry_after_ms: 1500, reset_after_ms: 2000 },
-                Decision { allowed: true, limit: 3, remaining: 2, retry_after_ms: 0, reset_after_ms: 1000 },
+                Decision {
+                    allowed: false,
+                    limit: 2,
+                    remaining: 0,
+                    retry_after_ms: 1500,
+                    reset_after_ms: 2000,
+                },
+                Decision {
+                    allowed: true,
+                    limit: 3,
+                    remaining: 2,
+                    retry_after_ms: 0,
+                    reset_after_ms: 1000,
+                },
             ])
         });
         let limiter = RateLimiter::new(Arc::new(store), config(), "t1");
@@ -170,14 +214,19 @@ mod tests {
     #[tokio::test]
     async fn falls_back_to_local_limits_when_the_store_fails() {
         let mut store = MockRateLimitStore::new();
-        store.expect_acquire().returning(|_| Err(RateLimitError::Store("down".into())));
+        store
+            .expect_acquire()
+            .returning(|_| Err(RateLimitError::Store("down".into())));
         let limiter = RateLimiter::new(Arc::new(store), config(), "t2");
         let acct = AccountId::new();
         let first = limiter.admit(acct, Capability::Tts, false).await;
         let second = limiter.admit(acct, Capability::Tts, false).await;
         let third = limiter.admit(acct, Capability::Tts, false).await;
         assert!(first.allowed() && second.allowed());
-        assert!(!third.allowed(), "the fallback still enforces the per-account limit");
+        assert!(
+            !third.allowed(),
+            "the fallback still enforces the per-account limit"
+        );
         assert!(third.degraded);
         assert_eq!(limiter.degraded_decisions(), 3);
     }

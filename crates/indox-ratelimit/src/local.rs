@@ -18,7 +18,10 @@ pub struct LocalStore {
 
 impl Default for LocalStore {
     fn default() -> Self {
-        Self { started: Instant::now(), logs: Mutex::new(HashMap::new()) }
+        Self {
+            started: Instant::now(),
+            logs: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -64,13 +67,27 @@ mod tests {
     #[test]
     fn all_or_nothing() {
         let store = LocalStore::new();
-        let a = WindowCheck { key: "a".into(), limit: Limit::new(5, 1_000), cost: 1 };
-        let b = WindowCheck { key: "b".into(), limit: Limit::new(1, 1_000), cost: 1 };
-        assert!(store.acquire_at(&[a.clone(), b.clone()], 0).iter().all(|d| d.allowed));
+        let a = WindowCheck {
+            key: "a".into(),
+            limit: Limit::new(5, 1_000),
+            cost: 1,
+        };
+        let b = WindowCheck {
+            key: "b".into(),
+            limit: Limit::new(1, 1_000),
+            cost: 1,
+        };
+        assert!(store
+            .acquire_at(&[a.clone(), b.clone()], 0)
+            .iter()
+            .all(|d| d.allowed));
         // b is full, so a must not be charged either.
         let d = store.acquire_at(&[a.clone(), b.clone()], 1);
         assert!(d[0].allowed && !d[1].allowed);
         let d = store.acquire_at(&[a.clone()], 2);
-        assert_eq!(d[0].remaining, 3, "the denied request must not have used a's budget");
+        assert_eq!(
+            d[0].remaining, 3,
+            "the denied request must not have used a's budget"
+        );
     }
 }

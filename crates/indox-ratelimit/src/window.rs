@@ -47,10 +47,17 @@ pub fn judge(log: &VecDeque<u64>, now_ms: u64, limit: Limit, cost: u32) -> Decis
         limit.window_ms
     } else {
         let idx = (must_leave - 1) as usize;
-        log.get(idx).map_or(limit.window_ms, |&t| t + limit.window_ms - now_ms)
+        log.get(idx)
+            .map_or(limit.window_ms, |&t| t + limit.window_ms - now_ms)
     };
     let reset_after_ms = log.back().map_or(0, |&t| t + limit.window_ms - now_ms);
-    Decision { allowed: false, limit: limit.max, remaining: 0, retry_after_ms, reset_after_ms }
+    Decision {
+        allowed: false,
+        limit: limit.max,
+        remaining: 0,
+        retry_after_ms,
+        reset_after_ms,
+    }
 }
 
 /// Expires old entries, judges, and admits the request when allowed.
@@ -97,7 +104,7 @@ mod tests {
         assert!(!d.allowed);
         assert_eq!(d.retry_after_ms, 500); // t=0 leaves at 1000
         assert_eq!(d.reset_after_ms, 520); // t=20 leaves at 1020
-        // At exactly t=1000 the first entry has left.
+                                           // At exactly t=1000 the first entry has left.
         assert!(evaluate(&mut log, 1_000, limit, 1).allowed);
     }
 

@@ -101,11 +101,17 @@ mod tests {
         let now = Utc::now();
         let hour = Duration::hours(1);
         assert_eq!(presign_ttl(now, hour, None), Some(hour));
-        assert_eq!(presign_ttl(now, Duration::days(30), None), Some(Duration::days(7)));
+        assert_eq!(
+            presign_ttl(now, Duration::days(30), None),
+            Some(Duration::days(7))
+        );
         assert_eq!(
             presign_ttl(now, hour, Some(now + Duration::minutes(5))),
             Some(Duration::minutes(5))
         );
-        assert_eq!(presign_ttl(now, hour, Some(now - Duration::minutes(5))), None);
+        assert_eq!(
+            presign_ttl(now, hour, Some(now - Duration::minutes(5))),
+            None
+        );
     }
 }

@@ -58,5 +58,10 @@ pub trait AssetRepository: Send + Sync {
     async fn mark_mirrored(&self, id: Uuid) -> Result<(), RetentionError>;
 
     /// Records a failed mirror attempt; the next try waits `retry_in`.
-    async fn mirror_failed(&self, id: Uuid, error: &str, retry_in: Duration) -> Result<(), RetentionError>;
+    async fn mirror_failed(
+        &self,
+        id: Uuid,
+        error: &str,
+        retry_in: Duration,
+    ) -> Result<(), RetentionError>;
 }

@@ -38,7 +38,10 @@ pub enum UpstreamError {
 pub enum VoiceError {
     /// A field is missing or invalid; `field` names it and the message says how to fix it.
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     /// The upstream failed.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
@@ -46,6 +49,9 @@ pub enum VoiceError {
 
 impl VoiceError {
     pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { field, message: message.into() }
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
     }
 }

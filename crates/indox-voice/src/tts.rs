@@ -71,18 +71,35 @@ impl SynthesisRequest {
     /// # Errors
     /// [`VoiceError::Invalid`] naming the first bad field with a fix.
     pub fn validate(raw: RawSynthesis, streaming: bool) -> Result<Self, VoiceError> {
-        let voice_uuid = raw.voice_uuid.map(|v| v.trim().to_owned()).unwrap_or_default();
+        let voice_uuid = raw
+            .voice_uuid
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default();
         if voice_uuid.is_empty() {
-            return Err(VoiceError::invalid("voice_uuid", "is required: pick one from GET /api/v1/resemble/tts/voices"));
+            return Err(VoiceError::invalid(
+                "voice_uuid",
+                "is required: pick one from GET /api/v1/resemble/tts/voices",
+            ));
         }
-        if voice_uuid.len() > 64 || !voice_uuid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if voice_uuid.len() > 64
+            || !voice_uuid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(VoiceError::invalid("voice_uuid", "must be a voice uuid (letters, digits and dashes) from GET /api/v1/resemble/tts/voices"));
         }
         let text = raw.text.unwrap_or_default();
         if text.trim().is_empty() {
-            return Err(VoiceError::invalid("text", "is required and must not be blank"));
+            return Err(VoiceError::invalid(
+                "text",
+                "is required and must not be blank",
+            ));
         }
-        let max = if streaming { MAX_STREAM_CHARS } else { MAX_SYNTH_CHARS };
+        let max = if streaming {
+            MAX_STREAM_CHARS
+        } else {
+            MAX_SYNTH_CHARS
+        };
         let chars = text.chars().count();
         if chars > max {
             return Err(VoiceError::invalid("text", format!("is {chars} characters long; the limit is {max}: split the text into several requests")));
@@ -92,11 +109,19 @@ impl SynthesisRequest {
             Some(f) => match f.to_ascii_lowercase().as_str() {
                 "wav" => AudioFormat::Wav,
                 "mp3" => AudioFormat::Mp3,
-                _ => return Err(VoiceError::invalid("output_format", format!("`{f}` is not supported: use \"mp3\" or \"wav\""))),
+                _ => {
+                    return Err(VoiceError::invalid(
+                        "output_format",
+                        format!("`{f}` is not supported: use \"mp3\" or \"wav\""),
+                    ))
+                }
             },
         };
         if streaming && output_format != AudioFormat::Wav {
-            return Err(VoiceError::invalid("output_format", "streaming returns WAV only: omit output_format or use \"wav\""));
+            return Err(VoiceError::invalid(
+                "output_format",
+                "streaming returns WAV only: omit output_format or use \"wav\"",
+            ));
         }
         let sample_rate = match raw.sample_rate {
             None | Some(serde_json::Value::Null) => None,
@@ -116,16 +141,33 @@ impl SynthesisRequest {
             None => None,
             Some(p) => match Precision::parse(p) {
                 Some(_) if output_format == AudioFormat::Mp3 => {
-                    return Err(VoiceError::invalid("precision", "applies to WAV only: omit it for mp3"))
+                    return Err(VoiceError::invalid(
+                        "precision",
+                        "applies to WAV only: omit it for mp3",
+                    ))
                 }
                 Some(p) => Some(p),
-                None => return Err(VoiceError::invalid("precision", format!("`{p}` is not supported: use MULAW, PCM_16, PCM_24 or PCM_32"))),
+                None => {
+                    return Err(VoiceError::invalid(
+                        "precision",
+                        format!("`{p}` is not supported: use MULAW, PCM_16, PCM_24 or PCM_32"),
+                    ))
+                }
             },
         };
         if streaming && precision.is_some_and(|p| p != Precision::Pcm16) {
-            return Err(VoiceError::invalid("precision", "streaming returns PCM_16 only: omit precision"));
+            return Err(VoiceError::invalid(
+                "precision",
+                "streaming returns PCM_16 only: omit precision",
+            ));
         }
-        Ok(Self { voice_uuid, text, output_format, sample_rate, precision })
+        Ok(Self {
+            voice_uuid,
+            text,
+            output_format,
+            sample_rate,
+            precision,
+        })
     }
 }
 
@@ -148,7 +190,11 @@ mod tests {
     use super::*;
 
     fn raw(voice: &str, text: &str) -> RawSynthesis {
-        RawSynthesis { voice_uuid: Some(voice.into()), text: Some(text.into()), ..Default::default() }
+        RawSynthesis {
+            voice_uuid: Some(voice.into()),
+            text: Some(text.into()),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -168,13 +214,63 @@ mod tests {
             (raw("55592656", "   "), false, "text"),
             (raw("55592656", &"x".repeat(3_001)), false, "text"),
             (raw("55592656", &"x".repeat(2_001)), true, "text"),
-            (RawSynthesis { output_format: Some("ogg".into()), ..raw("v1", "hi") }, false, "output_format"),
-            (RawSynthesis { output_format: Some("mp3".into()), ..raw("v1", "hi") }, true, "output_format"),
-            (RawSynthesis { sample_rate: Some(serde_json::json!(12345)), ..raw("v1", "hi") }, false, "sample_rate"),
-            (RawSynthesis { sample_rate: Some(serde_json::json!(true)), ..raw("v1", "hi") }, false, "sample_rate"),
-            (RawSynthesis { precision: Some("PCM_8".into()), ..raw("v1", "hi") }, false, "precision"),
-            (RawSynthesis { precision: Some("PCM_16".into()), output_format: Some("mp3".into()), ..raw("v1", "hi") }, false, "precision"),
-            (RawSynthesis { precision: Some("PCM_32".into()), ..raw("v1", "hi") }, true, "precision"),
+            (
+                RawSynthesis {
+                    output_format: Some("ogg".into()),
+                    ..raw("v1", "hi")
+                },
+                false,
+                "output_format",
+            ),
+            (
+                RawSynthesis {
+                    output_format: Some("mp3".into()),
+                    ..raw("v1", "hi")
+                },
+                true,
+                "output_format",
+            ),
+            (
+                RawSynthesis {
+                    sample_rate: Some(serde_json::json!(12345)),
+                    ..raw("v1", "hi")
+                },
+                false,
+                "sample_rate",
+            ),
+            (
+                RawSynthesis {
+                    sample_rate: Some(serde_json::json!(true)),
+                    ..raw("v1", "hi")
+                },
+                false,
+                "sample_rate",
+            ),
+            (
+                RawSynthesis {
+                    precision: Some("PCM_8".into()),
+                    ..raw("v1", "hi")
+                },
+                false,
+                "precision",
+            ),
+            (
+                RawSynthesis {
+                    precision: Some("PCM_16".into()),
+                    output_format: Some("mp3".into()),
+                    ..raw("v1", "hi")
+                },
+                false,
+                "precision",
+            ),
+            (
+                RawSynthesis {
+                    precision: Some("PCM_32".into()),
+                    ..raw("v1", "hi")
+                },
+                true,
+                "precision",
+            ),
         ];
         for (r, streaming, field) in cases {
             match SynthesisRequest::validate(r, streaming) {
@@ -186,7 +282,11 @@ mod tests {
 
     #[test]
     fn sample_rate_may_be_a_string() {
-        let r = RawSynthesis { sample_rate: Some(serde_json::json!("22050")), precision: Some("pcm_16".into()), ..raw("v1", "hi") };
+        let r = RawSynthesis {
+            sample_rate: Some(serde_json::json!("22050")),
+            precision: Some("pcm_16".into()),
+            ..raw("v1", "hi")
+        };
         let req = SynthesisRequest::validate(r, false).unwrap();
         assert_eq!(req.sample_rate, Some(22_050));
         assert_eq!(req.precision, Some(Precision::Pcm16));

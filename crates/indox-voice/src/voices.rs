@@ -35,14 +35,23 @@ pub struct VoicePage {
 ///
 /// # Errors
 /// [`crate::VoiceError::Invalid`] naming the field.
-pub fn validate_paging(page: Option<i64>, page_size: Option<i64>) -> Result<(u32, u32), crate::VoiceError> {
+pub fn validate_paging(
+    page: Option<i64>,
+    page_size: Option<i64>,
+) -> Result<(u32, u32), crate::VoiceError> {
     let page = page.unwrap_or(1);
     if !(1..=1_000_000).contains(&page) {
-        return Err(crate::VoiceError::invalid("page", "must be a whole number of at least 1"));
+        return Err(crate::VoiceError::invalid(
+            "page",
+            "must be a whole number of at least 1",
+        ));
     }
     let size = page_size.unwrap_or(10);
     if !(10..=1000).contains(&size) {
-        return Err(crate::VoiceError::invalid("page_size", "must be between 10 and 1000"));
+        return Err(crate::VoiceError::invalid(
+            "page_size",
+            "must be between 10 and 1000",
+        ));
     }
     Ok((page as u32, size as u32))
 }

@@ -1,0 +1,136 @@
+//! `AssetRepository` on Postgres: asset records and the queue of bytes awaiting their mirror.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::Duration;
+use diesel::prelude::*;
+use diesel::sql_types::{Bytea, Int8, Text, Uuid as SqlUuid};
+use diesel_async::RunQueryDsl;
+use indox_retention::ports::PendingMirror;
+use indox_retention::{AssetRepository, RetentionError, StoredAsset};
+use uuid::Uuid;
+
+use crate::models::{AssetRow, CountRow};
+use crate::schema::assets;
+use crate::{truncate_chars, PgError, PgStore};
+
+/// How long a claimed mirror is leased to its claimer before others may try it.
+pub const MIRROR_LEASE_SECONDS: i64 = 30;
+
+/// The longest mirror error text kept.
+const MAX_ERROR_CHARS: usize = 2_000;
+
+/// Claims due assets (skipping rows other claimers hold) and leases them by pushing their
+/// next attempt time forward. Parameters: $1 limit, $2 lease in seconds.
+const PENDING_SQL: &str = "\
+WITH picked AS (
+    SELECT a.id FROM assets a
+    WHERE a.mirrored_at IS NULL AND a.deleted_at IS NULL AND a.mirror_next_at <= now()
+      AND EXISTS (SELECT 1 FROM asset_blobs b WHERE b.asset_id = a.id)
+    ORDER BY a.mirror_next_at
+    LIMIT $1
+    FOR UPDATE OF a SKIP LOCKED
+), leased AS (
+    UPDATE assets a SET mirror_next_at = now() + make_interval(secs => $2)
+    FROM picked WHERE a.id = picked.id
+    RETURNING a.id, a.object_key, a.content_type
+)
+SELECT l.id, l.object_key, l.content_type, b.bytes
+FROM leased l JOIN asset_blobs b ON b.asset_id = l.id";
+
+const MARK_MIRRORED_SQL: &str = "\
+WITH a AS (
+    UPDATE assets SET mirrored_at = now(), mirror_next_at = NULL, mirror_error = NULL
+    WHERE id = $1
+    RETURNING id
+), blob AS (
+    DELETE FROM asset_blobs WHERE asset_id IN (SELECT id FROM a)
+)
+SELECT count(*) AS n FROM a";
+
+#[derive(QueryableByName)]
+struct PendingRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Text)]
+    object_key: String,
+    #[diesel(sql_type = Text)]
+    content_type: String,
+    #[diesel(sql_type = Bytea)]
+    bytes: Vec<u8>,
+}
+
+#[async_trait]
+impl AssetRepository for PgStore {
+    async fn get(&self, id: Uuid) -> Result<StoredAsset, RetentionError> {
+        let mut conn = self.conn().await?;
+        let row: Option<AssetRow> = assets::table
+            .find(id)
+            .select(AssetRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(PgError::from)?;
+        let row = row.ok_or(RetentionError::NotFound)?;
+        Ok(StoredAsset::try_from(row)?)
+    }
+
+    async fn pending_mirrors(&self, limit: i64) -> Result<Vec<PendingMirror>, RetentionError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn().await?;
+        let rows: Vec<PendingRow> = diesel::sql_query(PENDING_SQL)
+            .bind::<Int8, _>(limit)
+            .bind::<diesel::sql_types::Double, _>(MIRROR_LEASE_SECONDS as f64)
+            .load(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| PendingMirror {
+                asset_id: r.id,
+                object_key: r.object_key,
+                content_type: r.content_type,
+                bytes: Bytes::from(r.bytes),
+            })
+            .collect())
+    }
+
+    async fn mark_mirrored(&self, id: Uuid) -> Result<(), RetentionError> {
+        let mut conn = self.conn().await?;
+        let marked: CountRow = diesel::sql_query(MARK_MIRRORED_SQL)
+            .bind::<SqlUuid, _>(id)
+            .get_result(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        if marked.n == 0 {
+            return Err(RetentionError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn mirror_failed(
+        &self,
+        id: Uuid,
+        error: &str,
+        retry_in: Duration,
+    ) -> Result<(), RetentionError> {
+        let mut conn = self.conn().await?;
+        let updated = diesel::sql_query(
+            "UPDATE assets SET mirror_attempts = mirror_attempts + 1, mirror_error = $2, \
+               mirror_next_at = now() + $3 * interval '1 millisecond' \
+             WHERE id = $1",
+        )
+        .bind::<SqlUuid, _>(id)
+        .bind::<Text, _>(truncate_chars(error, MAX_ERROR_CHARS))
+        .bind::<Int8, _>(retry_in.num_milliseconds())
+        .execute(&mut conn)
+        .await
+        .map_err(PgError::from)?;
+        if updated == 0 {
+            return Err(RetentionError::NotFound);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,341 @@
+//! `UsageLedger` on Postgres: the charge commit (the hot path), holds and usage reads.
+//!
+//! A commit is one data-modifying CTE statement for the balance change, its ledger
+//! entries and the usage row, plus one statement each for the asset record and the
+//! idempotency completion when the request has them, all in one transaction. A commit with
+//! neither is that single statement alone: one round trip, atomic on its own.
+
+use async_trait::async_trait;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{
+    Bool, Bytea, Int4, Int8, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use indox_billing::{
+    round_money, BillingError, CommitRequest, Committed, HoldId, IdempotencyFinish, NewCharge,
+    UsageLedger, UsageRecord,
+};
+use indox_core::{AccountId, RequestId};
+use indox_idempotency::StoredResponse;
+use indox_retention::NewAsset;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::error::{is_unique_violation, TxError};
+use crate::models::{AvailableRow, CountRow, UsageRow};
+use crate::schema::provider_resemble_usage;
+use crate::{PgError, PgStore};
+
+type Tx = TxError<BillingError>;
+
+/// Debits the balance (checking the available amount) and writes the charge entry and the
+/// usage row. Parameters: $1 usage id, $2 account, $3 charged, $4..$15 the usage columns.
+const CHARGE_SQL: &str = "\
+WITH acct AS (
+    UPDATE accounts SET balance = balance - $3
+    WHERE id = $2 AND balance - held >= $3
+    RETURNING balance, held
+), usage AS (
+    INSERT INTO provider_resemble_usage
+        (id, account_id, request_id, job_id, capability, unit, quantity, upstream_quantity,
+         unit_price, provider_cost, markup_rate, markup, charged, currency, asset_id)
+    SELECT $1, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $3, $14, $15 FROM acct
+    RETURNING *
+), entry AS (
+    INSERT INTO ledger_entries (account_id, kind, amount, balance_after, held_after, usage_id)
+    SELECT $2, 'charge', -$3, balance, held, $1 FROM acct
+)
+SELECT * FROM usage";
+
+/// Settles hold $16 (which must be open and belong to the account): releases its amount
+/// from `held` and debits `charged` unconditionally, with a settle and a charge entry.
+const SETTLE_SQL: &str = "\
+WITH h AS (
+    UPDATE holds SET state = 'settled', resolved_at = now()
+    WHERE id = $16 AND account_id = $2 AND state = 'open'
+    RETURNING amount
+), acct AS (
+    UPDATE accounts a SET held = a.held - h.amount, balance = a.balance - $3
+    FROM h WHERE a.id = $2
+    RETURNING a.balance, a.held, h.amount AS hold_amount
+), usage AS (
+    INSERT INTO provider_resemble_usage
+        (id, account_id, request_id, job_id, capability, unit, quantity, upstream_quantity,
+         unit_price, provider_cost, markup_rate, markup, charged, currency, asset_id)
+    SELECT $1, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $3, $14, $15 FROM acct
+    RETURNING *
+), entries AS (
+    INSERT INTO ledger_entries (account_id, kind, amount, balance_after, held_after, usage_id, hold_id)
+    SELECT $2, v.kind, v.amount, v.balance_after, acct.held, $1, $16
+    FROM acct CROSS JOIN LATERAL (VALUES
+        (1, 'settle', -acct.hold_amount, acct.balance + $3),
+        (2, 'charge', -$3, acct.balance)
+    ) AS v (ord, kind, amount, balance_after)
+    ORDER BY v.ord
+)
+SELECT * FROM usage";
+
+/// Records an asset; keeps its bytes for the mirror when it is not in the store yet.
+const ASSET_SQL: &str = "\
+WITH a AS (
+    INSERT INTO assets
+        (id, account_id, class, object_key, content_type, size_bytes, sha256, duration_ms,
+         created_at, expires_at, resemble_url, mirrored_at, mirror_next_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+            CASE WHEN $12 THEN now() END,
+            CASE WHEN $12 THEN NULL ELSE now() END)
+    RETURNING id
+)
+INSERT INTO asset_blobs (asset_id, bytes)
+SELECT id, $13 FROM a WHERE NOT $12 AND $13::bytea IS NOT NULL";
+
+const COMPLETE_KEY_SQL: &str = "\
+UPDATE idempotency_keys
+SET state = 'completed', response_status = $3, response_body = $4, completed_at = now()
+WHERE account_id = $1 AND key = $2 AND state = 'in_flight'";
+
+const PLACE_HOLD_SQL: &str = "\
+WITH acct AS (
+    UPDATE accounts SET held = held + $2
+    WHERE id = $1 AND balance - held >= $2
+    RETURNING balance, held
+), h AS (
+    INSERT INTO holds (id, account_id, amount, state, request_id)
+    SELECT $3, $1, $2, 'open', $4 FROM acct
+    RETURNING id
+), entry AS (
+    INSERT INTO ledger_entries (account_id, kind, amount, balance_after, held_after, hold_id)
+    SELECT $1, 'hold', $2, balance, held, $3 FROM acct
+)
+SELECT count(*) AS n FROM h";
+
+const RELEASE_HOLD_SQL: &str = "\
+WITH h AS (
+    UPDATE holds SET state = 'released', resolved_at = now()
+    WHERE id = $1 AND state = 'open'
+    RETURNING account_id, amount
+), acct AS (
+    UPDATE accounts a SET held = a.held - h.amount
+    FROM h WHERE a.id = h.account_id
+    RETURNING a.id, a.balance, a.held, h.amount
+), entry AS (
+    INSERT INTO ledger_entries (account_id, kind, amount, balance_after, held_after, hold_id)
+    SELECT id, 'release', -amount, balance, held, $1 FROM acct
+)
+SELECT count(*) AS n FROM acct";
+
+/// The charge statement (with or without a hold); `Domain` errors say why nothing was written.
+async fn write_charge(
+    conn: &mut AsyncPgConnection,
+    c: &NewCharge,
+    hold: Option<HoldId>,
+) -> Result<UsageRecord, Tx> {
+    let q = &c.quote;
+    let sql = if hold.is_some() {
+        SETTLE_SQL
+    } else {
+        CHARGE_SQL
+    };
+    let mut query = diesel::sql_query(sql)
+        .into_boxed::<Pg>()
+        .bind::<SqlUuid, _>(c.usage_id)
+        .bind::<SqlUuid, _>(c.account.0)
+        .bind::<Numeric, _>(q.charged)
+        .bind::<Text, _>(c.request_id.to_string())
+        .bind::<Nullable<SqlUuid>, _>(c.job_id)
+        .bind::<Text, _>(q.capability.as_str())
+        .bind::<Text, _>(q.unit.as_str())
+        .bind::<Numeric, _>(q.quantity)
+        .bind::<Nullable<Numeric>, _>(c.upstream_quantity)
+        .bind::<Numeric, _>(q.unit_price)
+        .bind::<Numeric, _>(q.provider_cost)
+        .bind::<Numeric, _>(q.markup_rate)
+        .bind::<Numeric, _>(q.markup)
+        .bind::<Text, _>(q.currency.clone())
+        .bind::<Nullable<SqlUuid>, _>(c.asset_id);
+    if let Some(h) = hold {
+        query = query.bind::<SqlUuid, _>(h.0);
+    }
+    let row: Option<UsageRow> = match query.get_result(conn).await.optional() {
+        Ok(row) => row,
+        Err(e) if is_unique_violation(&e) => return Err(Tx::Domain(BillingError::AlreadyBilled)),
+        Err(e) => return Err(Tx::Db(e)),
+    };
+    if let Some(row) = row {
+        return Ok(row.into());
+    }
+    if hold.is_some() {
+        return Err(Tx::Domain(BillingError::HoldNotOpen));
+    }
+    Err(Tx::Domain(refusal(conn, c.account, q.charged).await?))
+}
+
+/// Why a conditional debit of `required` matched no row: no account, or not enough money.
+async fn refusal(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    required: Decimal,
+) -> Result<BillingError, Tx> {
+    let available: Option<AvailableRow> =
+        diesel::sql_query("SELECT balance - held AS available FROM accounts WHERE id = $1")
+            .bind::<SqlUuid, _>(account.0)
+            .get_result(conn)
+            .await
+            .optional()?;
+    Ok(match available {
+        None => BillingError::AccountNotFound,
+        Some(a) => BillingError::InsufficientFunds {
+            required,
+            available: a.available,
+        },
+    })
+}
+
+async fn insert_asset(conn: &mut AsyncPgConnection, a: &NewAsset) -> Result<(), Tx> {
+    let size = i64::try_from(a.size_bytes)
+        .map_err(|_| PgError::Invalid(format!("asset size {} is out of range", a.size_bytes)))?;
+    let duration = a
+        .duration_ms
+        .map(i64::try_from)
+        .transpose()
+        .map_err(|_| PgError::Invalid("asset duration is out of range".into()))?;
+    let pending: Option<&[u8]> = if a.mirrored {
+        None
+    } else {
+        a.pending_bytes.as_deref()
+    };
+    if !a.mirrored && pending.is_none() {
+        tracing::warn!(asset_id = %a.id, "asset recorded as not mirrored but without its bytes; it cannot be mirrored");
+    }
+    diesel::sql_query(ASSET_SQL)
+        .bind::<SqlUuid, _>(a.id)
+        .bind::<SqlUuid, _>(a.account.0)
+        .bind::<Text, _>(a.class.as_str())
+        .bind::<Text, _>(&a.object_key)
+        .bind::<Text, _>(&a.content_type)
+        .bind::<Int8, _>(size)
+        .bind::<Bytea, _>(a.sha256.as_slice())
+        .bind::<Nullable<Int8>, _>(duration)
+        .bind::<Timestamptz, _>(a.created_at)
+        .bind::<Nullable<Timestamptz>, _>(a.expires_at)
+        .bind::<Nullable<Text>, _>(a.resemble_url.as_deref())
+        .bind::<Bool, _>(a.mirrored)
+        .bind::<Nullable<Bytea>, _>(pending)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn complete_key(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    finish: &IdempotencyFinish,
+    usage: &UsageRecord,
+) -> Result<StoredResponse, Tx> {
+    let response = finish.renderer.render(usage);
+    let updated = diesel::sql_query(COMPLETE_KEY_SQL)
+        .bind::<SqlUuid, _>(account.0)
+        .bind::<Text, _>(finish.key.as_str())
+        .bind::<Int4, _>(i32::from(response.status))
+        .bind::<Bytea, _>(response.body.as_slice())
+        .execute(conn)
+        .await?;
+    if updated == 0 {
+        // Another request took the key over, or it was never begun: completing it here
+        // could store a second response for one key, so the whole charge is refused.
+        return Err(Tx::Domain(BillingError::Store(
+            "the idempotency key is not held by this request any more".into(),
+        )));
+    }
+    Ok(response)
+}
+
+#[async_trait]
+impl UsageLedger for PgStore {
+    async fn commit(&self, req: CommitRequest) -> Result<Committed, BillingError> {
+        let mut conn = self.conn().await?;
+        let CommitRequest {
+            charge,
+            hold,
+            asset,
+            idempotency,
+        } = req;
+        if asset.is_none() && idempotency.is_none() {
+            // The hot path: one statement, atomic without an explicit transaction.
+            let usage = write_charge(&mut conn, &charge, hold)
+                .await
+                .map_err(Tx::into_port)?;
+            return Ok(Committed {
+                usage,
+                response: None,
+            });
+        }
+        conn.transaction::<_, Tx, _>(async |conn| {
+            let usage = write_charge(conn, &charge, hold).await?;
+            if let Some(asset) = &asset {
+                insert_asset(conn, asset).await?;
+            }
+            let response = match &idempotency {
+                Some(finish) => Some(complete_key(conn, charge.account, finish, &usage).await?),
+                None => None,
+            };
+            Ok(Committed { usage, response })
+        })
+        .await
+        .map_err(Tx::into_port)
+    }
+
+    async fn place_hold(
+        &self,
+        account: AccountId,
+        amount: Decimal,
+        request_id: RequestId,
+    ) -> Result<HoldId, BillingError> {
+        let amount = round_money(amount);
+        if amount <= Decimal::ZERO {
+            return Err(PgError::Invalid("a hold must be for a positive amount".into()).into());
+        }
+        let id = HoldId(Uuid::now_v7());
+        let mut conn = self.conn().await?;
+        let placed: CountRow = diesel::sql_query(PLACE_HOLD_SQL)
+            .bind::<SqlUuid, _>(account.0)
+            .bind::<Numeric, _>(amount)
+            .bind::<SqlUuid, _>(id.0)
+            .bind::<Text, _>(request_id.to_string())
+            .get_result(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        if placed.n == 1 {
+            return Ok(id);
+        }
+        Err(refusal(&mut conn, account, amount)
+            .await
+            .map_err(Tx::into_port)?)
+    }
+
+    async fn release_hold(&self, hold: HoldId) -> Result<(), BillingError> {
+        let mut conn = self.conn().await?;
+        let released: CountRow = diesel::sql_query(RELEASE_HOLD_SQL)
+            .bind::<SqlUuid, _>(hold.0)
+            .get_result(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        if released.n == 0 {
+            return Err(BillingError::HoldNotOpen);
+        }
+        Ok(())
+    }
+
+    async fn get_usage(&self, id: Uuid) -> Result<Option<UsageRecord>, BillingError> {
+        let mut conn = self.conn().await?;
+        let row: Option<UsageRow> = provider_resemble_usage::table
+            .find(id)
+            .select(UsageRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(PgError::from)?;
+        Ok(row.map(UsageRecord::from))
+    }
+}

@@ -1,0 +1,13 @@
+//! The Resemble AI adapter of the IndoxHub Voice Gateway.
+#![doc = include_str!("../README.md")]
+
+mod client;
+mod config;
+pub mod error;
+pub mod parse;
+
+pub use client::ResembleClient;
+pub use config::{
+    ResembleConfig, DEFAULT_APP_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SYNTH_URL, DEFAULT_TIMEOUT,
+};
+pub use error::ResembleError;

@@ -1,0 +1,10 @@
+//! Application services: the use cases handlers call, written against the domain ports only.
+
+pub mod mirror;
+pub mod probe;
+pub mod state;
+pub mod stream;
+pub mod tts;
+
+pub use probe::Probe;
+pub use state::AppState;

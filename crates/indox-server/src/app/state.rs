@@ -1,0 +1,40 @@
+//! The shared application state handed to every handler.
+
+use std::sync::Arc;
+
+use indox_accounts::Authenticator;
+use indox_billing::Billing;
+use indox_core::Clock;
+use indox_idempotency::IdempotencyStore;
+use indox_ratelimit::RateLimiter;
+use indox_retention::{AssetRepository, ObjectStore};
+use indox_voice::VoiceUpstream;
+
+use super::Probe;
+
+/// Every port the handlers use, already wired to adapters.
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Authenticator,
+    pub limiter: Arc<RateLimiter>,
+    pub billing: Billing,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub upstream: Arc<dyn VoiceUpstream>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub assets: Arc<dyn AssetRepository>,
+    pub clock: Arc<dyn Clock>,
+    /// Lifetime of presigned URLs handed out (clipped to each asset's expiry).
+    pub presign_ttl: chrono::Duration,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Dependencies checked by `/readyz`.
+    pub probes: Vec<Arc<dyn Probe>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("billing", &self.billing)
+            .finish_non_exhaustive()
+    }
+}

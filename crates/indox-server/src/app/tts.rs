@@ -1,0 +1,374 @@
+//! The text-to-speech use cases: synthesize (one answer) and stream (bytes as they come),
+//! each metered on the audio the gateway actually returns, mirrored, and billed once.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use indox_accounts::Principal;
+use indox_audio::{AudioFormat, AudioInfo};
+use indox_billing::{
+    estimate_tts_millis, quantity_from_millis, quantity_from_seconds, CommitRequest,
+    IdempotencyFinish, NewCharge, ResponseRenderer, UsageRecord,
+};
+use indox_core::{Capability, RequestId};
+use indox_idempotency::{BeginOutcome, Fingerprint, IdempotencyKey, StoredResponse};
+use indox_ratelimit::limiter::Admission;
+use indox_retention::{object_key, presign_ttl, AssetClass, NewAsset};
+use indox_voice::tts::RawSynthesis;
+use indox_voice::SynthesisRequest;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::http::{ApiError, ErrorKind};
+
+/// The `billing` block of a response, built from a `provider_resemble_usage` row.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BillingBlock {
+    pub usage_id: Uuid,
+    pub unit: String,
+    pub quantity: Decimal,
+    pub upstream_quantity: Option<Decimal>,
+    pub unit_price: Decimal,
+    pub provider_cost: Decimal,
+    pub markup_rate: Decimal,
+    pub markup: Decimal,
+    pub charged: Decimal,
+    pub currency: String,
+}
+
+impl From<&UsageRecord> for BillingBlock {
+    fn from(u: &UsageRecord) -> Self {
+        Self {
+            usage_id: u.id,
+            unit: u.unit.clone(),
+            quantity: u.quantity,
+            upstream_quantity: u.upstream_quantity,
+            unit_price: u.unit_price,
+            provider_cost: u.provider_cost,
+            markup_rate: u.markup_rate,
+            markup: u.markup,
+            charged: u.charged,
+            currency: u.currency.clone(),
+        }
+    }
+}
+
+/// Everything in a synthesis response except the billing block.
+#[derive(Debug, Serialize)]
+struct SynthesisParts {
+    request_id: String,
+    audio_content: String,
+    duration: f64,
+    output_format: &'static str,
+    sample_rate: u32,
+    audio_url: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    asset_id: Uuid,
+    retention_expires_at: Option<DateTime<Utc>>,
+    resemble_url: Option<String>,
+    audio_timestamps: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct SynthesisBody<'a> {
+    #[serde(flatten)]
+    parts: &'a SynthesisParts,
+    billing: BillingBlock,
+}
+
+/// Renders the response from the committed row; used for the answer and for the stored
+/// idempotent response, so both are the same bytes.
+struct SynthesisRenderer(Arc<SynthesisParts>);
+
+impl ResponseRenderer for SynthesisRenderer {
+    fn render(&self, usage: &UsageRecord) -> StoredResponse {
+        let body = SynthesisBody {
+            parts: &self.0,
+            billing: BillingBlock::from(usage),
+        };
+        // Serialising plain data with string keys cannot fail.
+        StoredResponse {
+            status: 200,
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+        }
+    }
+}
+
+/// What a synthesize call produced.
+#[derive(Debug)]
+pub enum SynthesizeOutcome {
+    /// A fresh answer.
+    Fresh { body: Vec<u8>, admission: Admission },
+    /// The stored answer of an earlier request with the same `Idempotency-Key`.
+    Replay(StoredResponse),
+}
+
+/// Parses a JSON body into the raw synthesis fields and a canonical form for fingerprints.
+pub fn parse_body(body: &[u8]) -> Result<(RawSynthesis, Vec<u8>), ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(ApiError::malformed_json)?;
+    if !value.is_object() {
+        return Err(ApiError::malformed_json("expected a JSON object"));
+    }
+    // serde_json's Map is ordered by key, so this is canonical.
+    let canonical = serde_json::to_vec(&value).unwrap_or_default();
+    let raw: RawSynthesis = serde_json::from_value(value).map_err(ApiError::malformed_json)?;
+    Ok((raw, canonical))
+}
+
+/// Rate limiting for one request; a refusal becomes a 429.
+pub async fn admit(
+    state: &AppState,
+    caller: &Principal,
+    capability: Capability,
+) -> Result<Admission, ApiError> {
+    let admission = state
+        .limiter
+        .admit(caller.account.id, capability, true)
+        .await;
+    if admission.allowed() {
+        Ok(admission)
+    } else {
+        let msg = match admission.denied_by() {
+            Some(indox_ratelimit::limiter::Scope::Upstream) => {
+                "the shared Resemble budget is exhausted for the moment; retry after the Retry-After delay"
+            }
+            _ => "rate limit reached for this capability; retry after the Retry-After delay",
+        };
+        Err(ApiError::new(ErrorKind::RateLimited(admission), msg))
+    }
+}
+
+/// The audio's real length; upstream audio that does not decode is a bad gateway, never billed.
+fn measure(audio: &[u8], format: AudioFormat) -> Result<AudioInfo, ApiError> {
+    indox_audio::measure(audio, format).map_err(|e| {
+        ApiError::new(
+            ErrorKind::BadGateway {
+                code: "upstream_bad_audio",
+            },
+            format!("Resemble returned audio that does not decode ({e}); nothing was charged"),
+        )
+    })
+}
+
+/// `POST /tts/synthesize`.
+pub async fn synthesize(
+    state: &AppState,
+    caller: &Principal,
+    request_id: RequestId,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+) -> Result<SynthesizeOutcome, ApiError> {
+    let (raw, canonical) = parse_body(body)?;
+    let req = SynthesisRequest::validate(raw, false)?;
+    let key = idempotency_key.map(IdempotencyKey::parse).transpose()?;
+    let admission = admit(state, caller, Capability::Tts).await?;
+
+    let account = caller.account.id;
+    if let Some(key) = &key {
+        let fp = Fingerprint::of("POST", "/api/v1/resemble/tts/synthesize", &canonical);
+        match state.idempotency.begin(account, key, &fp).await? {
+            BeginOutcome::Started => {}
+            BeginOutcome::Replay(resp) => return Ok(SynthesizeOutcome::Replay(resp)),
+            BeginOutcome::Mismatch => {
+                return Err(ApiError::new(
+                    ErrorKind::Unprocessable { code: "idempotency_key_reused", field: None },
+                    "this Idempotency-Key was used for a different request body; use a new key for a new request",
+                ))
+            }
+            BeginOutcome::InFlight => {
+                return Err(ApiError::new(
+                    ErrorKind::Conflict { code: "idempotency_key_in_flight" },
+                    "a request with this Idempotency-Key is still running; retry after it finishes",
+                ))
+            }
+        }
+    }
+
+    let result = synthesize_inner(state, caller, request_id, req, key.clone(), admission).await;
+    if result.is_err() {
+        if let Some(key) = &key {
+            // The request had no effect, so its key is freed for a retry. If this fails the
+            // key stays in flight until the lock timeout lets a retry take it over.
+            if let Err(e) = state.idempotency.release(account, key).await {
+                tracing::warn!(error = %e, "could not release an idempotency key");
+            }
+        }
+    }
+    result
+}
+
+async fn synthesize_inner(
+    state: &AppState,
+    caller: &Principal,
+    request_id: RequestId,
+    req: SynthesisRequest,
+    key: Option<IdempotencyKey>,
+    admission: Admission,
+) -> Result<SynthesizeOutcome, ApiError> {
+    let account = &caller.account;
+    let estimate = quantity_from_millis(estimate_tts_millis(req.text.chars().count()));
+    state.billing.preflight(
+        Capability::Tts,
+        estimate,
+        account.markup_rate,
+        account.available(),
+    )?;
+
+    let synthesis = state.upstream.synthesize(&req).await?;
+    let info = measure(&synthesis.audio, req.output_format)?;
+    let quantity = quantity_from_millis(info.duration_millis_ceil());
+    // The claim arrives as a JSON number; its shortest decimal form is what was sent.
+    let upstream_quantity = synthesis
+        .claimed_duration
+        .and_then(|d| d.to_string().parse::<Decimal>().ok())
+        .map(quantity_from_seconds);
+    let quote = state
+        .billing
+        .quote(Capability::Tts, quantity, account.markup_rate)?;
+
+    let now = state.clock.now();
+    let stored = store_audio(
+        state,
+        account.id,
+        AssetClass::TtsOutput,
+        synthesis.audio.clone(),
+        req.output_format,
+        &info,
+        now,
+        synthesis.resemble_url.clone(),
+    )
+    .await;
+
+    let parts = Arc::new(SynthesisParts {
+        request_id: request_id.to_string(),
+        audio_content: B64.encode(&synthesis.audio),
+        duration: info.duration_seconds_f64(),
+        output_format: req.output_format.as_str(),
+        sample_rate: info.sample_rate,
+        audio_url: stored.url.clone(),
+        expires_at: stored.url_expires_at,
+        asset_id: stored.asset.id,
+        retention_expires_at: stored.asset.expires_at,
+        resemble_url: synthesis.resemble_url.clone(),
+        audio_timestamps: synthesis.audio_timestamps.clone(),
+    });
+    let charge = NewCharge {
+        usage_id: Uuid::now_v7(),
+        account: account.id,
+        request_id,
+        job_id: None,
+        quote,
+        upstream_quantity,
+        asset_id: Some(stored.asset.id),
+    };
+    let object_key = stored.asset.object_key.clone();
+    let mirrored = stored.asset.mirrored;
+    let commit = CommitRequest {
+        charge,
+        hold: None,
+        asset: Some(stored.asset),
+        idempotency: key.map(|key| IdempotencyFinish {
+            key,
+            renderer: Box::new(SynthesisRenderer(parts.clone())),
+        }),
+    };
+    let committed = match state.billing.ledger().commit(commit).await {
+        Ok(c) => c,
+        Err(e) => {
+            if mirrored {
+                // Nothing refers to the object now; remove it so no unowned audio lingers.
+                if let Err(del) = state.objects.delete(&object_key).await {
+                    tracing::warn!(error = %del, key = %object_key, "could not delete the object of a failed commit");
+                }
+            }
+            return Err(e.into());
+        }
+    };
+    let body = match committed.response {
+        Some(resp) => resp.body,
+        None => SynthesisRenderer(parts).render(&committed.usage).body,
+    };
+    Ok(SynthesizeOutcome::Fresh { body, admission })
+}
+
+/// An asset ready to be recorded, with its presigned URL when the mirror succeeded.
+pub struct StoredAudio {
+    pub asset: NewAsset,
+    pub url: Option<String>,
+    pub url_expires_at: Option<DateTime<Utc>>,
+}
+
+/// Mirrors audio to the object store under its retention class. When the store is down the
+/// bytes are kept for the background retrier and no URL is returned.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per capability; a struct would only rename the list"
+)]
+pub async fn store_audio(
+    state: &AppState,
+    account: indox_core::AccountId,
+    class: AssetClass,
+    audio: Bytes,
+    format: AudioFormat,
+    info: &AudioInfo,
+    now: DateTime<Utc>,
+    resemble_url: Option<String>,
+) -> StoredAudio {
+    let id = Uuid::now_v7();
+    let key = object_key(class, account, id, format.as_str(), now);
+    let expires_at = class.retention().map(|r| now + r);
+    let digest = ring::digest::digest(&ring::digest::SHA256, &audio);
+    let mut sha256 = [0u8; 32];
+    sha256.copy_from_slice(digest.as_ref());
+    let put = state
+        .objects
+        .put(&key, audio.clone(), format.content_type())
+        .await;
+    let mirrored = match &put {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, key = %key, "object store unavailable; the mirror will be retried");
+            false
+        }
+    };
+    let (url, url_expires_at) = if mirrored {
+        match presign_ttl(now, state.presign_ttl, expires_at) {
+            Some(ttl) => match state.objects.presign_get(&key, ttl).await {
+                Ok(u) => (Some(u), Some(now + ttl)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not presign a URL");
+                    (None, None)
+                }
+            },
+            None => (None, None),
+        }
+    } else {
+        (None, None)
+    };
+    let asset = NewAsset {
+        id,
+        account,
+        class,
+        object_key: key,
+        content_type: format.content_type().to_owned(),
+        size_bytes: audio.len() as u64,
+        sha256,
+        duration_ms: Some(info.duration_millis_ceil()),
+        created_at: now,
+        expires_at,
+        resemble_url,
+        mirrored,
+        pending_bytes: (!mirrored).then_some(audio),
+    };
+    StoredAudio {
+        asset,
+        url,
+        url_expires_at,
+    }
+}

@@ -1,0 +1,124 @@
+//! Settings: every knob of the gateway, read from the environment in one place.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use indox_postgres::PgConfig;
+use indox_ratelimit::LimitConfig;
+use indox_redis::RedisConfig;
+use indox_resemble::ResembleConfig;
+use indox_s3::S3Config;
+use rust_decimal::Decimal;
+
+/// Everything the gateway needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on, e.g. `127.0.0.1:8080` (port 0 picks a free port).
+    pub bind: String,
+    pub postgres: PgConfig,
+    pub redis: RedisConfig,
+    pub s3: S3Config,
+    pub resemble: ResembleConfig,
+    /// Global markup as a fraction (0.20 = 20 %).
+    pub markup_default: Decimal,
+    /// Rate limits per capability plus the upstream budget.
+    pub rate_limits: LimitConfig,
+    /// Prefix of every rate-limit key in Redis.
+    pub rate_limit_prefix: String,
+    /// How long presigned URLs handed out stay valid (clipped to the asset's expiry).
+    pub presign_ttl: chrono::Duration,
+    /// A price book file to use instead of the shipped one.
+    pub price_book_path: Option<String>,
+    /// Create the bucket at start when missing (local development).
+    pub s3_create_bucket: bool,
+    /// Whether the background mirror retrier runs in this process.
+    pub run_mirror_worker: bool,
+    /// How often the mirror retrier looks for work.
+    pub mirror_interval: Duration,
+    /// actix worker threads (0 = one per core).
+    pub workers: usize,
+    /// Largest JSON body accepted.
+    pub max_json_bytes: usize,
+    /// Log as JSON lines (production) or human text.
+    pub json_logs: bool,
+}
+
+/// Reads a variable; `None` when unset or empty.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn var_or(name: &str, default: &str) -> String {
+    var(name).unwrap_or_else(|| default.to_owned())
+}
+
+fn parsed<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<T>()
+            .map_err(|e| anyhow!("{name}={v:?} is invalid: {e}")),
+    }
+}
+
+impl Settings {
+    /// Reads the settings from the environment (see `.env.sample`).
+    ///
+    /// # Errors
+    /// When a variable is malformed, or no Resemble key is configured.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let resemble_key = var("RESEMBLE_API_KEY").context(
+            "RESEMBLE_API_KEY is not set: set it (and RESEMBLE_APP_URL / RESEMBLE_SYNTH_URL) to use Resemble, \
+             or run `cargo xtask up`, which starts the local simulator and points the gateway at it",
+        )?;
+        let rate_limits = LimitConfig::parse(&var_or("INDOX_RATE_LIMITS", ""))
+            .map_err(|e| anyhow!("INDOX_RATE_LIMITS: {e}"))?;
+        Ok(Self {
+            bind: var_or("INDOX_BIND", "127.0.0.1:8080"),
+            postgres: PgConfig {
+                url: var_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/indox"),
+                max_connections: parsed("INDOX_PG_POOL", 16usize)?,
+            },
+            redis: RedisConfig {
+                url: var_or("REDIS_URL", "redis://127.0.0.1:6379"),
+                pool_size: parsed("INDOX_REDIS_POOL", 16usize)?,
+                timeout: Duration::from_millis(parsed("INDOX_REDIS_TIMEOUT_MS", 50u64)?),
+            },
+            s3: S3Config {
+                endpoint: var_or("S3_ENDPOINT", "http://127.0.0.1:9000"),
+                region: var_or("S3_REGION", "auto"),
+                bucket: var_or("S3_BUCKET", "indox-audio"),
+                access_key: var_or("S3_ACCESS_KEY", "indox"),
+                secret_key: var_or("S3_SECRET_KEY", "indox-secret"),
+                path_style: parsed("S3_PATH_STYLE", true)?,
+                public_endpoint: var("S3_PUBLIC_ENDPOINT"),
+                timeout: Duration::from_millis(parsed("S3_TIMEOUT_MS", 2_000u64)?),
+            },
+            resemble: ResembleConfig {
+                api_key: resemble_key,
+                app_url: var_or("RESEMBLE_APP_URL", "https://app.resemble.ai/api/v2"),
+                synth_url: var_or("RESEMBLE_SYNTH_URL", "https://f.cluster.resemble.ai"),
+                timeout: Duration::from_secs(parsed("RESEMBLE_TIMEOUT_SECS", 30u64)?),
+                connect_timeout: Duration::from_secs(parsed(
+                    "RESEMBLE_CONNECT_TIMEOUT_SECS",
+                    5u64,
+                )?),
+            },
+            markup_default: parsed("INDOX_MARKUP_DEFAULT", Decimal::new(20, 2))?,
+            rate_limits,
+            rate_limit_prefix: var_or("INDOX_RATE_LIMIT_PREFIX", "rl"),
+            presign_ttl: chrono::Duration::seconds(parsed("INDOX_PRESIGN_TTL_SECS", 3600i64)?),
+            price_book_path: var("INDOX_PRICE_BOOK"),
+            s3_create_bucket: parsed("S3_CREATE_BUCKET", false)?,
+            run_mirror_worker: parsed("INDOX_MIRROR_WORKER", true)?,
+            mirror_interval: Duration::from_millis(parsed("INDOX_MIRROR_INTERVAL_MS", 5_000u64)?),
+            workers: parsed("INDOX_WORKERS", 0usize)?,
+            max_json_bytes: parsed("INDOX_MAX_JSON_BYTES", 64 * 1024usize)?,
+            json_logs: parsed("INDOX_JSON_LOGS", false)?,
+        })
+    }
+}

@@ -1,0 +1,21 @@
+//! The route table of the public API.
+
+pub mod health;
+pub mod tts;
+pub mod usage;
+pub mod voices;
+
+use actix_web::web;
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .service(
+            web::scope("/api/v1")
+                .route("/resemble/tts/voices", web::get().to(voices::list))
+                .route("/resemble/tts/synthesize", web::post().to(tts::synthesize))
+                .route("/resemble/tts/stream", web::post().to(tts::stream))
+                .route("/resemble/usage/{usage_id}", web::get().to(usage::get)),
+        );
+}

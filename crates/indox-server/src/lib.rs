@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod wiring;
+
+pub use config::Settings;
+pub use wiring::Application;

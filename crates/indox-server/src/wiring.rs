@@ -1,0 +1,186 @@
+//! Wiring: builds every adapter from the settings, plugs them into the ports, and starts
+//! the HTTP server and the background workers.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::{middleware, web, App, HttpServer};
+use anyhow::Context;
+use async_trait::async_trait;
+use indox_accounts::Authenticator;
+use indox_billing::{Billing, MarkupPolicy, PriceBook};
+use indox_core::{Clock, SystemClock};
+use indox_postgres::PgStore;
+use indox_ratelimit::RateLimiter;
+use indox_redis::RedisRateLimitStore;
+use indox_resemble::ResembleClient;
+use indox_s3::S3Store;
+
+use crate::app::{mirror, AppState, Probe};
+use crate::http;
+use crate::Settings;
+
+struct PgProbe(PgStore);
+#[async_trait]
+impl Probe for PgProbe {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| e.to_string())
+    }
+}
+
+struct RedisProbe(Arc<RedisRateLimitStore>);
+#[async_trait]
+impl Probe for RedisProbe {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| e.to_string())
+    }
+}
+
+struct S3Probe(Arc<S3Store>);
+#[async_trait]
+impl Probe for S3Probe {
+    fn name(&self) -> &'static str {
+        "object_store"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| e.to_string())
+    }
+}
+
+/// A built gateway: bound to its port, not yet serving.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    state: AppState,
+    pg: PgStore,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Builds the gateway with the real clock.
+    ///
+    /// # Errors
+    /// When an adapter cannot be configured or the address cannot be bound. Dependencies
+    /// that are down do not stop the start: `/readyz` reports them.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the gateway with an injected clock (tests move time with it).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let pg = indox_postgres::connect(settings.postgres.clone())
+            .await
+            .context("configuring the Postgres pool")?;
+        let redis = Arc::new(
+            RedisRateLimitStore::connect(settings.redis.clone())
+                .context("configuring the Redis pool")?,
+        );
+        let s3 =
+            Arc::new(S3Store::new(settings.s3.clone()).context("configuring the object store")?);
+        if settings.s3_create_bucket {
+            s3.ensure_bucket().await.context("creating the bucket")?;
+        }
+        let upstream = ResembleClient::new(settings.resemble.clone())
+            .context("configuring the Resemble client")?;
+
+        let book = match &settings.price_book_path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the price book {path}"))?;
+                PriceBook::from_json(&text)?
+            }
+            None => PriceBook::resemble_default(),
+        };
+        let markup = MarkupPolicy::new(settings.markup_default)?;
+        let store = Arc::new(pg.clone());
+        let state = AppState {
+            auth: Authenticator::new(store.clone()),
+            limiter: Arc::new(RateLimiter::new(
+                redis.clone(),
+                settings.rate_limits.clone(),
+                settings.rate_limit_prefix.clone(),
+            )),
+            billing: Billing::new(book, markup, store.clone()),
+            idempotency: store.clone(),
+            upstream: Arc::new(upstream),
+            objects: s3.clone(),
+            assets: store,
+            clock,
+            presign_ttl: settings.presign_ttl,
+            max_body_bytes: settings.max_json_bytes,
+            probes: vec![
+                Arc::new(PgProbe(pg.clone())),
+                Arc::new(RedisProbe(redis)),
+                Arc::new(S3Probe(s3)),
+            ],
+        };
+
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("binding {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let data = web::Data::new(state.clone());
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .wrap(middleware::from_fn(http::request_id))
+                .configure(http::routes::configure)
+                .default_service(web::to(http::not_found))
+        })
+        .listen(listener)?
+        .disable_signals();
+        if settings.workers > 0 {
+            server = server.workers(settings.workers);
+        }
+        let server = server.run();
+        if settings.run_mirror_worker {
+            tokio::spawn(mirror::run(state.clone(), settings.mirror_interval));
+        }
+        Ok(Self {
+            port,
+            server,
+            state,
+            pg,
+        })
+    }
+
+    /// The port the gateway listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The wired state (tests use its ports directly).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The Postgres store (tests and the admin CLI read rows through it).
+    pub fn postgres(&self) -> &PgStore {
+        &self.pg
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped; in-flight requests finish on a graceful stop.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,196 @@
+//! Test harness: a real gateway on port 0 over a fresh Postgres database, a Redis key
+//! prefix of its own, a real S3 server with its own bucket, and the Resemble simulator.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indox_accounts::{Account, AccountRepository, Authenticator};
+use indox_billing::UsageRecord;
+use indox_core::AccountId;
+use indox_postgres::{PgConfig, PgStore, TestDatabase};
+use indox_ratelimit::LimitConfig;
+use indox_redis::RedisConfig;
+use indox_resemble::ResembleConfig;
+use indox_s3::{LocalS3, S3Store};
+use indox_server::{Application, Settings};
+use indox_simulator::{SimConfig, SimHandle};
+use rust_decimal::Decimal;
+
+/// Knobs a test can turn before the gateway starts.
+pub struct Options {
+    pub rate_limits: String,
+    pub redis_url: String,
+    pub resemble_timeout: Duration,
+    pub sim: SimConfig,
+    pub mirror_worker: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            rate_limits: "default=1000/1m,upstream=1000/1s".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            resemble_timeout: Duration::from_secs(10),
+            sim: SimConfig {
+                stream_chunk_delay: Duration::from_millis(2),
+                ..SimConfig::default()
+            },
+            mirror_worker: false,
+        }
+    }
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>/api/v1`
+    pub base: String,
+    pub root: String,
+    pub client: reqwest::Client,
+    pub pg: PgStore,
+    pub s3: LocalS3,
+    pub bucket: String,
+    pub sim: SimHandle,
+    pub app: indox_server::app::AppState,
+    _db: TestDatabase,
+}
+
+/// A caller: an account with a key.
+pub struct User {
+    pub account: AccountId,
+    pub key: String,
+    pub key_id: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(opts: Options) -> TestApp {
+    let db = TestDatabase::new().await;
+    let s3 = LocalS3::start().await.expect("s3s-fs starts");
+    let bucket = LocalS3::unique_bucket("gw");
+    let sim_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let sim = indox_simulator::start(opts.sim, sim_listener)
+        .await
+        .expect("simulator starts");
+    let mut s3_cfg = s3.config(&bucket);
+    s3_cfg.timeout = Duration::from_millis(1_500);
+    let settings = Settings {
+        bind: "127.0.0.1:0".into(),
+        postgres: PgConfig {
+            url: db.url.clone(),
+            max_connections: 8,
+        },
+        redis: RedisConfig {
+            url: opts.redis_url,
+            pool_size: 4,
+            timeout: Duration::from_millis(200),
+        },
+        s3: s3_cfg,
+        resemble: ResembleConfig {
+            api_key: "sim-key".into(),
+            app_url: sim.app_url(),
+            synth_url: sim.synth_url(),
+            timeout: opts.resemble_timeout,
+            connect_timeout: Duration::from_secs(2),
+        },
+        markup_default: Decimal::new(20, 2),
+        rate_limits: LimitConfig::parse(&opts.rate_limits).unwrap(),
+        rate_limit_prefix: format!("test-{}", uuid::Uuid::new_v4().simple()),
+        presign_ttl: chrono::Duration::hours(1),
+        price_book_path: None,
+        s3_create_bucket: true,
+        run_mirror_worker: opts.mirror_worker,
+        mirror_interval: Duration::from_millis(100),
+        workers: 2,
+        max_json_bytes: 64 * 1024,
+        json_logs: false,
+    };
+    let app = Application::build(settings).await.expect("gateway builds");
+    let port = app.port();
+    let pg = app.postgres().clone();
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base: format!("http://127.0.0.1:{port}/api/v1"),
+        root: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        pg,
+        s3,
+        bucket,
+        sim,
+        app: state,
+        _db: db,
+    }
+}
+
+impl TestApp {
+    /// Creates an account with `balance` USD and a key for it.
+    pub async fn user(&self, balance: &str) -> User {
+        let repo: Arc<dyn AccountRepository> = Arc::new(self.pg.clone());
+        let account = repo.create_account("test", None).await.unwrap();
+        let auth = Authenticator::new(repo.clone());
+        let key = auth.issue_key(account.id, "test").await.unwrap();
+        let amount: Decimal = balance.parse().unwrap();
+        if amount > Decimal::ZERO {
+            auth.top_up(account.id, amount, "test").await.unwrap();
+        }
+        User {
+            account: account.id,
+            key: key.plaintext().to_owned(),
+            key_id: key.key_id().to_owned(),
+        }
+    }
+
+    pub async fn account(&self, id: AccountId) -> Account {
+        let repo: Arc<dyn AccountRepository> = Arc::new(self.pg.clone());
+        repo.get_account(id).await.unwrap()
+    }
+
+    pub async fn usage(&self, id: AccountId) -> Vec<UsageRecord> {
+        self.pg.usage_rows_for_account(id).await.unwrap()
+    }
+
+    pub async fn synthesize(&self, user: &User, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/resemble/tts/synthesize", self.base))
+            .bearer_auth(&user.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn store(&self) -> S3Store {
+        S3Store::new(self.s3.config(&self.bucket)).unwrap()
+    }
+
+    /// Sets the simulator's fault knobs.
+    pub async fn sim_faults(&self, body: serde_json::Value) {
+        let r = self
+            .client
+            .post(format!("{}/_sim/faults", self.sim.base_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    /// How many synthesis calls reached the simulator.
+    pub fn sim_synth_calls(&self) -> u64 {
+        self.sim.stats().route("POST /synthesize")
+    }
+}
+
+/// `{"voice_uuid":…, "text":…, "output_format":…}`
+pub fn tts_body(text: &str, format: &str) -> serde_json::Value {
+    serde_json::json!({"voice_uuid": "55592656", "text": text, "output_format": format})
+}
+
+/// The error body's `code`.
+pub async fn error_code(resp: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = resp.status().as_u16();
+    let body: serde_json::Value = resp.json().await.expect("error bodies are JSON");
+    (status, body)
+}

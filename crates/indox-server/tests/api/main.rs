@@ -1,0 +1,8 @@
+//! HTTP tests: the real gateway on port 0 against real Postgres, Redis, S3 and the simulator.
+
+mod auth;
+mod health;
+mod helpers;
+mod idempotency;
+mod stream;
+mod tts;

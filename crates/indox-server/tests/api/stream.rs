@@ -1,0 +1,146 @@
+//! Streaming TTS: bytes forwarded as they come, billed on what was streamed, mirrored at the end.
+
+use futures_util::StreamExt as _;
+use indox_audio::{AudioFormat, WavStreamMeter};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_stream_is_forwarded_in_chunks_then_billed_and_mirrored() {
+    let app = spawn_app().await;
+    let user = app.user("1.00").await;
+    let resp = app
+        .client
+        .post(format!("{}/resemble/tts/stream", app.base))
+        .bearer_auth(&user.key)
+        .json(&json!({"voice_uuid": "55592656", "text": "Streaming speech arrives in pieces, as it is made.", "sample_rate": 16000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "audio/wav");
+    let usage_id = resp.headers()["x-usage-id"].to_str().unwrap().to_owned();
+    let mut chunks = 0;
+    let mut bytes = Vec::new();
+    let mut meter = WavStreamMeter::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        meter.feed(&chunk).unwrap();
+        bytes.extend_from_slice(&chunk);
+        chunks += 1;
+    }
+    assert!(
+        chunks >= 2,
+        "forwarded as it arrived, not buffered: {chunks} chunk(s)"
+    );
+    let info = meter.info().unwrap();
+    assert_eq!(info.sample_rate, 16_000);
+    assert_eq!(
+        indox_audio::measure(&bytes, AudioFormat::Wav)
+            .unwrap()
+            .frames,
+        info.frames
+    );
+
+    // The usage row appears once the stream has ended.
+    let mut billed = None;
+    for _ in 0..100 {
+        let r = app
+            .client
+            .get(format!("{}/resemble/usage/{usage_id}", app.base))
+            .bearer_auth(&user.key)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            billed = Some(r.json::<serde_json::Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let billed = billed.expect("the stream was billed");
+    let quantity: Decimal = billed["billing"]["quantity"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        quantity,
+        Decimal::new(info.duration_millis_ceil() as i64, 3)
+    );
+    let rows = app.usage(user.account).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(billed["billing"]["charged"], rows[0].charged.to_string());
+
+    // The hold is settled: nothing stays reserved, and the ledger agrees with the balance.
+    let account = app.account(user.account).await;
+    assert_eq!(account.held, Decimal::ZERO);
+    assert_eq!(account.balance, Decimal::ONE - rows[0].charged);
+    let (balance, held) = app.pg.ledger_sum(user.account).await.unwrap();
+    assert_eq!((balance, held), (account.balance, Decimal::ZERO));
+
+    // The streamed audio is in the bucket.
+    let asset = app.app.assets.get(rows[0].asset_id.unwrap()).await.unwrap();
+    assert!(asset.mirrored_at.is_some());
+    let url = app
+        .app
+        .objects
+        .presign_get(&asset.object_key, chrono::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        reqwest::get(url)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .as_ref(),
+        bytes.as_slice()
+    );
+
+    // Another account cannot read this usage row.
+    let other = app.user("1.00").await;
+    let r = app
+        .client
+        .get(format!("{}/resemble/usage/{usage_id}", app.base))
+        .bearer_auth(&other.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn a_stream_that_cannot_be_held_is_402_and_mp3_is_refused() {
+    let app = spawn_app().await;
+    let poor = app.user("0").await;
+    let (status, _) = error_code(
+        app.client
+            .post(format!("{}/resemble/tts/stream", app.base))
+            .bearer_auth(&poor.key)
+            .json(&json!({"voice_uuid": "55592656", "text": "Hello"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 402);
+    let user = app.user("1.00").await;
+    let (status, body) = error_code(
+        app.client
+            .post(format!("{}/resemble/tts/stream", app.base))
+            .bearer_auth(&user.key)
+            .json(&json!({"voice_uuid": "55592656", "text": "Hello", "output_format": "mp3"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["field"], "output_format");
+    assert_eq!(app.sim.stats().route("POST /stream"), 0);
+}

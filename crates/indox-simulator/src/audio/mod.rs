@@ -1,0 +1,6 @@
+//! Deterministic audio generation for the simulator: a tone track derived from the text
+//! ([`signal`]), written as WAV ([`wav`]) or as MP3 frames ([`mp3`]).
+
+pub mod mp3;
+pub mod signal;
+pub mod wav;

@@ -1,0 +1,182 @@
+#![doc = include_str!("../README.md")]
+
+pub mod audio;
+pub mod auth;
+pub mod billing;
+pub mod error;
+pub mod faults;
+pub mod state;
+pub mod tts;
+pub mod voices;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{ServerHandle, Service as _};
+use actix_web::{web, App, HttpRequest, HttpServer};
+
+pub use error::SimError;
+pub use state::{SimState, SimStats};
+
+/// Simulator configuration. Fault knobs can also be changed at runtime via `/_sim/faults`
+/// and `/_sim/config`.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The only accepted API key (default `"sim-key"`).
+    pub api_key: String,
+    /// Added before answering every real endpoint (default 0).
+    pub latency: Duration,
+    /// Fraction of real-endpoint answers replaced by 500/503 (default 0).
+    pub error_rate_5xx: f64,
+    /// Fraction of real-endpoint answers replaced by 429 + `Retry-After: 1` (default 0).
+    pub error_rate_429: f64,
+    /// Seed of the deterministic fault sequence (default 42).
+    pub seed: u64,
+    /// Multiplies what `billing_usage` reports (default 1.0).
+    pub report_factor: f64,
+    /// Pause between the ~100 ms audio chunks of `/stream` (default 5 ms).
+    pub stream_chunk_delay: Duration,
+    /// Requests per second per API key; `None` = unlimited (default). Resemble documents 40.
+    pub rate_limit_per_sec: Option<u32>,
+    /// actix worker threads (default 2).
+    pub workers: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            api_key: "sim-key".to_owned(),
+            latency: Duration::ZERO,
+            error_rate_5xx: 0.0,
+            error_rate_429: 0.0,
+            seed: 42,
+            report_factor: 1.0,
+            stream_chunk_delay: Duration::from_millis(5),
+            rate_limit_per_sec: None,
+            workers: 2,
+        }
+    }
+}
+
+/// A running simulator.
+#[derive(Debug)]
+pub struct SimHandle {
+    /// e.g. `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    state: Arc<SimState>,
+    server: ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl SimHandle {
+    /// Base URL of the app-host API: `{base_url}/api/v2`.
+    pub fn app_url(&self) -> String {
+        format!("{}/api/v2", self.base_url)
+    }
+
+    /// Base URL of the synthesis host (`POST /synthesize`, `POST /stream`): `{base_url}`.
+    pub fn synth_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// Snapshot of the request statistics.
+    pub fn stats(&self) -> SimStats {
+        self.state.stats()
+    }
+
+    /// Shared state, for changing knobs directly from tests.
+    pub fn state(&self) -> &Arc<SimState> {
+        &self.state
+    }
+
+    /// Stops the server gracefully and waits for it to finish.
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+        // The server task only fails if the listener failed; there is nothing left to do then.
+        let _ = self.task.await;
+    }
+}
+
+/// Registers every route on an actix `App`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/synthesize", web::post().to(tts::synthesize))
+        .route("/stream", web::post().to(tts::stream))
+        .service(
+            web::scope("/api/v2")
+                .route("/voices", web::get().to(voices::list))
+                .route("/voices/{uuid}", web::get().to(voices::get))
+                .route("/account/billing_usage", web::get().to(billing::usage)),
+        )
+        .service(
+            web::scope("/_sim")
+                .route("/faults", web::post().to(faults::update))
+                .route("/faults", web::get().to(faults::current))
+                .route("/config", web::post().to(faults::update))
+                .route("/config", web::get().to(faults::current))
+                .route("/stats", web::get().to(faults::stats))
+                .route("/reset", web::post().to(faults::reset))
+                .route("/health", web::get().to(faults::health)),
+        )
+        .default_service(web::to(|req: HttpRequest| async move {
+            Err::<actix_web::HttpResponse, _>(SimError::NoRoute(format!(
+                "{} {}",
+                req.method(),
+                req.path()
+            )))
+        }));
+}
+
+/// Starts the simulator on `listener`, spawning it on the current tokio runtime.
+pub async fn start(
+    config: SimConfig,
+    listener: std::net::TcpListener,
+) -> std::io::Result<SimHandle> {
+    let addr = listener.local_addr()?;
+    let state = Arc::new(SimState::new(&config));
+    let data = web::Data::from(Arc::clone(&state));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap_fn(|req, srv| {
+                let plan = req
+                    .app_data::<web::Data<SimState>>()
+                    .map(|s| (faults::plan(&req, s), Arc::clone(s)));
+                let (latency, route, state) = match &plan {
+                    Some((p, s)) => (p.latency, p.route.clone(), Some(Arc::clone(s))),
+                    None => (Duration::ZERO, None, None),
+                };
+                let injected = plan.and_then(|(p, _)| p.injected);
+                let outcome = match injected {
+                    Some(resp) => Err(req.into_response(resp)),
+                    None => Ok(srv.call(req)),
+                };
+                async move {
+                    if !latency.is_zero() {
+                        tokio::time::sleep(latency).await;
+                    }
+                    let res = match outcome {
+                        Ok(fut) => fut.await?.map_into_boxed_body(),
+                        Err(res) => res.map_into_boxed_body(),
+                    };
+                    if let (Some(state), Some(route)) = (state, route) {
+                        state.record(&route, res.status().as_u16());
+                    }
+                    Ok(res)
+                }
+            })
+            .configure(routes)
+    })
+    .workers(config.workers.max(1))
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    let server_handle = server.handle();
+    let task = tokio::spawn(server);
+    Ok(SimHandle {
+        base_url: format!("http://{addr}"),
+        state,
+        server: server_handle,
+        task,
+    })
+}

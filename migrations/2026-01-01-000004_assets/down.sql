@@ -1,0 +1,2 @@
+DROP TABLE asset_blobs;
+DROP TABLE assets;
