@@ -17,6 +17,7 @@ pub fn run_ci() -> anyhow::Result<()> {
     services::ensure_postgres()?;
     services::ensure_redis()?;
     let s3 = services::ensure_s3s_fs()?;
+    services::ensure_python_requests()?;
 
     eprintln!("== rustfmt");
     run(&mut cargo(&["fmt", "--all", "--check"]))?;

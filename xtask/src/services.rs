@@ -245,3 +245,23 @@ pub fn ensure_database(name: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Makes sure `python3` with `requests` is available (the product page's snippets are run
+/// by the test suite as users would run them).
+pub fn ensure_python_requests() -> anyhow::Result<()> {
+    let ok = Command::new("python3")
+        .args(["-c", "import requests"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Ok(());
+    }
+    if !have("python3") {
+        apt_install(&["python3", "python3-requests"])?;
+        return Ok(());
+    }
+    eprintln!("installing the Python package `requests` (used to run the product page's snippets)");
+    run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "requests"]))
+        .or_else(|_| apt_install(&["python3-requests"]))
+}

@@ -1,3 +1,4 @@
+//! The Postgres adapter: every storage port of the gateway on diesel-async (docs below).
 #![doc = include_str!("../README.md")]
 
 pub mod error;

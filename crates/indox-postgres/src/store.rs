@@ -6,7 +6,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{Numeric, Uuid as SqlUuid};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use indox_billing::UsageRecord;
@@ -73,7 +75,13 @@ pub async fn connect(cfg: PgConfig) -> Result<PgStore, PgError> {
     if cfg.max_connections == 0 {
         return Err(PgError::Config("max_connections must be at least 1".into()));
     }
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(cfg.url);
+    // `Fast` recycling: a checked-out connection is only checked for a dangling or broken
+    // transaction (a cancelled commit), not pinged, which would add a round trip to every
+    // request. A connection the server closed fails its first query instead.
+    let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+    manager_config.recycling_method = RecyclingMethod::Fast;
+    let manager =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(cfg.url, manager_config);
     let pool = Pool::builder(manager)
         .max_size(cfg.max_connections)
         .runtime(deadpool::Runtime::Tokio1)

@@ -84,7 +84,7 @@ mod tests {
         // b is full, so a must not be charged either.
         let d = store.acquire_at(&[a.clone(), b.clone()], 1);
         assert!(d[0].allowed && !d[1].allowed);
-        let d = store.acquire_at(&[a.clone()], 2);
+        let d = store.acquire_at(std::slice::from_ref(&a), 2);
         assert_eq!(
             d[0].remaining, 3,
             "the denied request must not have used a's budget"

@@ -10,7 +10,7 @@ use crate::{assert_ledger_consistent, charge, funded, setup};
 
 #[tokio::test]
 async fn holds_reserve_settle_and_release() {
-    let (_db, store) = setup().await;
+    let (db, store) = setup().await;
     let account = funded(&store, dec!(1.00)).await;
 
     let hold = store
@@ -106,6 +106,26 @@ async fn holds_reserve_settle_and_release() {
             .unwrap()
             .len(),
         1
+    );
+
+    // The entries, in order: the settle comes before its charge, and every entry carries
+    // the balance and held amounts after it.
+    let entries = crate::query_text(
+        &db,
+        "SELECT kind || ' ' || amount || ' ' || balance_after || ' ' || held_after AS v \
+         FROM ledger_entries ORDER BY id",
+    )
+    .await;
+    assert_eq!(
+        entries,
+        vec![
+            "top_up 1.00000000 1.00000000 0.00000000",
+            "hold 0.30000000 1.00000000 0.30000000",
+            "settle -0.30000000 1.00000000 0.00000000",
+            "charge -0.35000000 0.65000000 0.00000000",
+            "hold 0.20000000 0.65000000 0.20000000",
+            "release -0.20000000 0.65000000 0.00000000",
+        ]
     );
 }
 

@@ -320,7 +320,7 @@ impl From<UpstreamError> for ApiError {
                 },
                 "Resemble is rate limiting the gateway; nothing was charged. Retry after the Retry-After delay",
             ),
-            UpstreamError::Unavailable { status } if status == 503 => ApiError::new(
+            UpstreamError::Unavailable { status: 503 } => ApiError::new(
                 ErrorKind::Unavailable { code: "upstream_unavailable", retry_after: Some(1) },
                 format!("{msg}; nothing was charged. Retry shortly"),
             ),

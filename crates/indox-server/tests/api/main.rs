@@ -4,5 +4,6 @@ mod auth;
 mod health;
 mod helpers;
 mod idempotency;
+mod snippet;
 mod stream;
 mod tts;
