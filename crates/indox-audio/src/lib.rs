@@ -119,8 +119,8 @@ impl AudioInfo {
 ///
 /// WAV: the RIFF chunks are parsed directly (PCM 8/16/24/32-bit, IEEE float, A-law, mu-law and
 /// `WAVE_FORMAT_EXTENSIBLE`); a `data` size of `0xFFFFFFFF`/`0` or one larger than the bytes
-/// present counts the bytes actually present. MP3: every frame is decoded with symphonia and
-/// the decoded frames are counted.
+/// present counts the bytes actually present. MP3: the frame headers are walked (no decoding)
+/// and frames × samples-per-frame are counted, as a player outputs them.
 pub fn measure(bytes: &[u8], format: AudioFormat) -> Result<AudioInfo, AudioError> {
     if bytes.is_empty() {
         return Err(AudioError::Empty);

@@ -339,3 +339,101 @@ fn id3_text_is_found() {
     );
     assert_eq!(embedded_text(b"ID3", AudioFormat::Mp3), None);
 }
+
+/// A Layer III frame header for mono CBR audio: (version bits, sample-rate index, bitrate index).
+fn mp3_frame(version_bits: u8, sr_index: u8, bitrate_index: u8, len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; len];
+    f[0] = 0xFF;
+    f[1] = 0xE0 | (version_bits << 3) | (0b01 << 1) | 1; // Layer III, no CRC
+    f[2] = (bitrate_index << 4) | (sr_index << 2);
+    f[3] = 0b11 << 6; // mono
+    f
+}
+
+/// (version bits, sr index, bitrate index, frame length, sample rate, samples per frame)
+const MP3_CASES: [(u8, u8, u8, usize, u32, u64); 4] = [
+    (0b11, 1, 5, 192, 48_000, 1152), // MPEG-1 48 kHz 64 kbps: 144*64000/48000
+    (0b11, 0, 9, 417, 44_100, 1152), // MPEG-1 44.1 kHz 128 kbps: 144*128000/44100 = 417
+    (0b10, 0, 4, 104, 22_050, 576),  // MPEG-2 22.05 kHz 32 kbps: 72*32000/22050 = 104
+    (0b00, 2, 2, 144, 8_000, 576),   // MPEG-2.5 8 kHz 16 kbps: 72*16000/8000 = 144
+];
+
+fn symphonia_frames(bytes: &[u8]) -> u64 {
+    use symphonia::core::codecs::DecoderOptions;
+    use symphonia::core::formats::FormatOptions;
+    use symphonia::core::io::MediaSourceStream;
+    use symphonia::core::meta::MetadataOptions;
+    use symphonia::core::probe::Hint;
+    let mss = MediaSourceStream::new(
+        Box::new(std::io::Cursor::new(bytes.to_vec())),
+        Default::default(),
+    );
+    let mut hint = Hint::new();
+    hint.with_extension("mp3");
+    let fmt = FormatOptions {
+        enable_gapless: false,
+        ..Default::default()
+    };
+    let mut reader = symphonia::default::get_probe()
+        .format(&hint, mss, &fmt, &MetadataOptions::default())
+        .unwrap()
+        .format;
+    let track = reader.default_track().unwrap();
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .unwrap();
+    let mut frames = 0;
+    while let Ok(packet) = reader.next_packet() {
+        frames += decoder.decode(&packet).unwrap().frames() as u64;
+    }
+    frames
+}
+
+#[test]
+fn mp3_frame_walk_agrees_with_a_real_decoder() {
+    for (v, sr, br, len, rate, spf) in MP3_CASES {
+        let mut bytes = b"ID3\x04\x00\x00\x00\x00\x00\x05hello".to_vec();
+        for _ in 0..20 {
+            bytes.extend(mp3_frame(v, sr, br, len));
+        }
+        let info = measure(&bytes, AudioFormat::Mp3).unwrap();
+        assert_eq!(info.sample_rate, rate);
+        assert_eq!(info.channels, 1);
+        assert_eq!(info.frames, 20 * spf);
+        assert_eq!(
+            symphonia_frames(&bytes),
+            info.frames,
+            "decoder and walker agree at {rate} Hz"
+        );
+    }
+}
+
+#[test]
+fn mp3_metadata_frames_trailers_and_cut_frames() {
+    let (v, sr, br, len, _, spf) = MP3_CASES[0];
+    // A Xing frame first carries no audio.
+    let mut xing = mp3_frame(v, sr, br, len);
+    xing[4 + 17..4 + 21].copy_from_slice(b"Info");
+    let mut bytes = xing;
+    for _ in 0..3 {
+        bytes.extend(mp3_frame(v, sr, br, len));
+    }
+    assert_eq!(measure(&bytes, AudioFormat::Mp3).unwrap().frames, 3 * spf);
+    // An ID3v1 tag at the end is fine; so is a final frame cut short.
+    let mut tagged = bytes.clone();
+    tagged.extend(b"TAG");
+    tagged.extend([0u8; 125]);
+    assert_eq!(measure(&tagged, AudioFormat::Mp3).unwrap().frames, 3 * spf);
+    let mut cut = bytes.clone();
+    cut.extend(&mp3_frame(v, sr, br, len)[..50]);
+    assert_eq!(measure(&cut, AudioFormat::Mp3).unwrap().frames, 3 * spf);
+    // Garbage in the middle, or a change of sample rate, is refused.
+    let mut broken = bytes.clone();
+    broken.extend(b"garbage garbage garbage");
+    broken.extend(mp3_frame(v, sr, br, len));
+    assert!(measure(&broken, AudioFormat::Mp3).is_err());
+    let mut mixed = bytes;
+    let (v2, sr2, br2, len2, _, _) = MP3_CASES[1];
+    mixed.extend(mp3_frame(v2, sr2, br2, len2));
+    assert!(measure(&mixed, AudioFormat::Mp3).is_err());
+}

@@ -1,9 +1,9 @@
 //! `UsageLedger` on Postgres: the charge commit (the hot path), holds and usage reads.
 //!
 //! A commit is one data-modifying CTE statement for the balance change, its ledger
-//! entries and the usage row, plus one statement each for the asset record and the
-//! idempotency completion when the request has them, all in one transaction. A commit with
-//! neither is that single statement alone: one round trip, atomic on its own.
+//! entries, the usage row and the asset record; with an idempotency key, a second statement
+//! stores the response, both in one transaction. Without a key the commit is that single
+//! statement alone: one round trip, atomic on its own.
 
 use async_trait::async_trait;
 use diesel::pg::Pg;
@@ -76,19 +76,40 @@ WITH h AS (
 )
 SELECT * FROM usage";
 
-/// Records an asset; keeps its bytes for the mirror when it is not in the store yet.
-const ASSET_SQL: &str = "\
-WITH a AS (
+/// The asset CTEs appended to a charge statement, so that a charge and its asset are one
+/// statement (one round trip, atomic): they insert only when the charge row was written.
+/// `$n`.. are the 13 asset parameters, in [`bind_asset`] order.
+fn asset_ctes(n: usize) -> String {
+    let p = |i: usize| format!("${}", n + i);
+    format!(
+        ", a AS (
     INSERT INTO assets
         (id, account_id, class, object_key, content_type, size_bytes, sha256, duration_ms,
          created_at, expires_at, resemble_url, mirrored_at, mirror_next_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-            CASE WHEN $12 THEN now() END,
-            CASE WHEN $12 THEN NULL ELSE now() END)
+    SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {},
+           CASE WHEN {m} THEN now() END, CASE WHEN {m} THEN NULL ELSE now() END
+    FROM usage
     RETURNING id
+), b AS (
+    INSERT INTO asset_blobs (asset_id, bytes)
+    SELECT id, {bytes} FROM a WHERE NOT {m} AND {bytes}::bytea IS NOT NULL
 )
-INSERT INTO asset_blobs (asset_id, bytes)
-SELECT id, $13 FROM a WHERE NOT $12 AND $13::bytea IS NOT NULL";
+",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+        p(8),
+        p(9),
+        p(10),
+        m = p(11),
+        bytes = p(12)
+    )
+}
 
 const COMPLETE_KEY_SQL: &str = "\
 UPDATE idempotency_keys
@@ -130,12 +151,21 @@ async fn write_charge(
     conn: &mut AsyncPgConnection,
     c: &NewCharge,
     hold: Option<HoldId>,
+    asset: Option<&NewAsset>,
 ) -> Result<UsageRecord, Tx> {
     let q = &c.quote;
-    let sql = if hold.is_some() {
+    let base = if hold.is_some() {
         SETTLE_SQL
     } else {
         CHARGE_SQL
+    };
+    let sql = match asset {
+        None => base.to_owned(),
+        Some(_) => {
+            let first = if hold.is_some() { 17 } else { 16 };
+            let head = base.strip_suffix("\nSELECT * FROM usage").unwrap_or(base);
+            format!("{head}{}SELECT * FROM usage", asset_ctes(first))
+        }
     };
     let mut query = diesel::sql_query(sql)
         .into_boxed::<Pg>()
@@ -156,6 +186,9 @@ async fn write_charge(
         .bind::<Nullable<SqlUuid>, _>(c.asset_id);
     if let Some(h) = hold {
         query = query.bind::<SqlUuid, _>(h.0);
+    }
+    if let Some(a) = asset {
+        query = bind_asset(query, a)?;
     }
     let row: Option<UsageRow> = match query.get_result(conn).await.optional() {
         Ok(row) => row,
@@ -192,7 +225,11 @@ async fn refusal(
     })
 }
 
-async fn insert_asset(conn: &mut AsyncPgConnection, a: &NewAsset) -> Result<(), Tx> {
+/// Binds the 13 asset parameters of [`asset_ctes`].
+fn bind_asset<'a>(
+    query: diesel::query_builder::BoxedSqlQuery<'a, Pg, diesel::query_builder::SqlQuery>,
+    a: &'a NewAsset,
+) -> Result<diesel::query_builder::BoxedSqlQuery<'a, Pg, diesel::query_builder::SqlQuery>, Tx> {
     let size = i64::try_from(a.size_bytes)
         .map_err(|_| PgError::Invalid(format!("asset size {} is out of range", a.size_bytes)))?;
     let duration = a
@@ -208,7 +245,7 @@ async fn insert_asset(conn: &mut AsyncPgConnection, a: &NewAsset) -> Result<(), 
     if !a.mirrored && pending.is_none() {
         tracing::warn!(asset_id = %a.id, "asset recorded as not mirrored but without its bytes; it cannot be mirrored");
     }
-    diesel::sql_query(ASSET_SQL)
+    Ok(query
         .bind::<SqlUuid, _>(a.id)
         .bind::<SqlUuid, _>(a.account.0)
         .bind::<Text, _>(a.class.as_str())
@@ -221,10 +258,7 @@ async fn insert_asset(conn: &mut AsyncPgConnection, a: &NewAsset) -> Result<(), 
         .bind::<Nullable<Timestamptz>, _>(a.expires_at)
         .bind::<Nullable<Text>, _>(a.resemble_url.as_deref())
         .bind::<Bool, _>(a.mirrored)
-        .bind::<Nullable<Bytea>, _>(pending)
-        .execute(conn)
-        .await?;
-    Ok(())
+        .bind::<Nullable<Bytea>, _>(pending))
 }
 
 async fn complete_key(
@@ -261,9 +295,10 @@ impl UsageLedger for PgStore {
             asset,
             idempotency,
         } = req;
-        if asset.is_none() && idempotency.is_none() {
-            // The hot path: one statement, atomic without an explicit transaction.
-            let usage = write_charge(&mut conn, &charge, hold)
+        if idempotency.is_none() {
+            // The hot path: one statement (charge, ledger entries, usage row and asset),
+            // atomic without an explicit transaction.
+            let usage = write_charge(&mut conn, &charge, hold, asset.as_ref())
                 .await
                 .map_err(Tx::into_port)?;
             return Ok(Committed {
@@ -272,10 +307,7 @@ impl UsageLedger for PgStore {
             });
         }
         conn.transaction::<_, Tx, _>(async |conn| {
-            let usage = write_charge(conn, &charge, hold).await?;
-            if let Some(asset) = &asset {
-                insert_asset(conn, asset).await?;
-            }
+            let usage = write_charge(conn, &charge, hold, asset.as_ref()).await?;
             let response = match &idempotency {
                 Some(finish) => Some(complete_key(conn, charge.account, finish, &usage).await?),
                 None => None,

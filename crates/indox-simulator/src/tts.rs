@@ -180,7 +180,7 @@ pub fn render_synthesis(req: &TtsRequest) -> Result<CachedAudio, SimError> {
             let layout = mp3::layout(rate)
                 .ok_or_else(|| SimError::Internal(format!("no MP3 layout for {rate} Hz")))?;
             let mp3_frames = layout.frames_for(samples);
-            let bytes = mp3::encode_silence(rate, mp3_frames, &req.data)
+            let bytes = mp3::encode(rate, mp3_frames, &req.data)
                 .ok_or_else(|| SimError::Internal(format!("no MP3 layout for {rate} Hz")))?;
             (
                 bytes,

@@ -46,7 +46,7 @@ pub fn graph_times(text: &str, sample_rate: u32) -> Vec<(char, f64, f64)> {
 }
 
 /// Tone frequency for a character; `None` (silence) for whitespace and control characters.
-fn frequency(c: char) -> Option<f64> {
+pub fn frequency(c: char) -> Option<f64> {
     if c.is_whitespace() || c.is_control() {
         return None;
     }
