@@ -17,6 +17,10 @@ use crate::{truncate_chars, PgError, PgStore};
 /// How long a claimed mirror is leased to its claimer before others may try it.
 pub const MIRROR_LEASE_SECONDS: i64 = 30;
 
+/// How long an upload running concurrently with its record may take to be confirmed before
+/// the retrier checks the store itself.
+pub const IN_FLIGHT_LEASE_SECONDS: i64 = 120;
+
 /// The longest mirror error text kept.
 const MAX_ERROR_CHARS: usize = 2_000;
 
@@ -26,7 +30,6 @@ const PENDING_SQL: &str = "\
 WITH picked AS (
     SELECT a.id FROM assets a
     WHERE a.mirrored_at IS NULL AND a.deleted_at IS NULL AND a.mirror_next_at <= now()
-      AND EXISTS (SELECT 1 FROM asset_blobs b WHERE b.asset_id = a.id)
     ORDER BY a.mirror_next_at
     LIMIT $1
     FOR UPDATE OF a SKIP LOCKED
@@ -36,12 +39,12 @@ WITH picked AS (
     RETURNING a.id, a.object_key, a.content_type
 )
 SELECT l.id, l.object_key, l.content_type, b.bytes
-FROM leased l JOIN asset_blobs b ON b.asset_id = l.id";
+FROM leased l LEFT JOIN asset_blobs b ON b.asset_id = l.id";
 
 const MARK_MIRRORED_SQL: &str = "\
 WITH a AS (
     UPDATE assets SET mirrored_at = now(), mirror_next_at = NULL, mirror_error = NULL
-    WHERE id = $1
+    WHERE id = ANY($1)
     RETURNING id
 ), blob AS (
     DELETE FROM asset_blobs WHERE asset_id IN (SELECT id FROM a)
@@ -56,8 +59,8 @@ struct PendingRow {
     object_key: String,
     #[diesel(sql_type = Text)]
     content_type: String,
-    #[diesel(sql_type = Bytea)]
-    bytes: Vec<u8>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Bytea>)]
+    bytes: Option<Vec<u8>>,
 }
 
 #[async_trait]
@@ -92,19 +95,62 @@ impl AssetRepository for PgStore {
                 asset_id: r.id,
                 object_key: r.object_key,
                 content_type: r.content_type,
-                bytes: Bytes::from(r.bytes),
+                bytes: r.bytes.map(Bytes::from),
             })
             .collect())
     }
 
     async fn mark_mirrored(&self, id: Uuid) -> Result<(), RetentionError> {
+        if self.mark_mirrored_many(&[id]).await? == 0 {
+            return Err(RetentionError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn mark_mirrored_many(&self, ids: &[Uuid]) -> Result<u64, RetentionError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
         let mut conn = self.conn().await?;
         let marked: CountRow = diesel::sql_query(MARK_MIRRORED_SQL)
-            .bind::<SqlUuid, _>(id)
+            .bind::<diesel::sql_types::Array<SqlUuid>, _>(ids)
             .get_result(&mut conn)
             .await
             .map_err(PgError::from)?;
-        if marked.n == 0 {
+        Ok(u64::try_from(marked.n).unwrap_or(0))
+    }
+
+    async fn keep_for_retry(&self, id: Uuid, bytes: Bytes) -> Result<(), RetentionError> {
+        let mut conn = self.conn().await?;
+        let kept: CountRow = diesel::sql_query(
+            "WITH a AS (UPDATE assets SET mirror_next_at = now() WHERE id = $1 AND mirrored_at IS NULL RETURNING id), \
+             b AS (INSERT INTO asset_blobs (asset_id, bytes) SELECT id, $2 FROM a \
+                   ON CONFLICT (asset_id) DO UPDATE SET bytes = EXCLUDED.bytes) \
+             SELECT count(*) AS n FROM a",
+        )
+        .bind::<SqlUuid, _>(id)
+        .bind::<Bytea, _>(bytes.as_ref())
+        .get_result(&mut conn)
+        .await
+        .map_err(PgError::from)?;
+        if kept.n == 0 {
+            return Err(RetentionError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn mirror_lost(&self, id: Uuid, error: &str) -> Result<(), RetentionError> {
+        let mut conn = self.conn().await?;
+        let updated = diesel::sql_query(
+            "UPDATE assets SET mirror_next_at = NULL, mirror_error = $2, mirror_attempts = mirror_attempts + 1 \
+             WHERE id = $1 AND mirrored_at IS NULL",
+        )
+        .bind::<SqlUuid, _>(id)
+        .bind::<Text, _>(truncate_chars(error, MAX_ERROR_CHARS))
+        .execute(&mut conn)
+        .await
+        .map_err(PgError::from)?;
+        if updated == 0 {
             return Err(RetentionError::NotFound);
         }
         Ok(())

@@ -18,7 +18,7 @@ use indox_billing::{
 };
 use indox_core::{AccountId, RequestId};
 use indox_idempotency::StoredResponse;
-use indox_retention::NewAsset;
+use indox_retention::{Mirror, NewAsset};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -87,7 +87,10 @@ fn asset_ctes(n: usize) -> String {
         (id, account_id, class, object_key, content_type, size_bytes, sha256, duration_ms,
          created_at, expires_at, resemble_url, mirrored_at, mirror_next_at)
     SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {},
-           CASE WHEN {m} THEN now() END, CASE WHEN {m} THEN NULL ELSE now() END
+           CASE WHEN {m} THEN now() END,
+           CASE WHEN {m} THEN NULL
+                WHEN {bytes}::bytea IS NULL THEN now() + make_interval(secs => {lease})
+                ELSE now() END
     FROM usage
     RETURNING id
 ), b AS (
@@ -107,7 +110,8 @@ fn asset_ctes(n: usize) -> String {
         p(9),
         p(10),
         m = p(11),
-        bytes = p(12)
+        bytes = p(12),
+        lease = crate::assets::IN_FLIGHT_LEASE_SECONDS
     )
 }
 
@@ -237,14 +241,11 @@ fn bind_asset<'a>(
         .map(i64::try_from)
         .transpose()
         .map_err(|_| PgError::Invalid("asset duration is out of range".into()))?;
-    let pending: Option<&[u8]> = if a.mirrored {
-        None
-    } else {
-        a.pending_bytes.as_deref()
+    let (mirrored, pending): (bool, Option<&[u8]>) = match &a.mirror {
+        Mirror::Done => (true, None),
+        Mirror::InFlight => (false, None),
+        Mirror::Pending(bytes) => (false, Some(bytes.as_ref())),
     };
-    if !a.mirrored && pending.is_none() {
-        tracing::warn!(asset_id = %a.id, "asset recorded as not mirrored but without its bytes; it cannot be mirrored");
-    }
     Ok(query
         .bind::<SqlUuid, _>(a.id)
         .bind::<SqlUuid, _>(a.account.0)
@@ -257,7 +258,7 @@ fn bind_asset<'a>(
         .bind::<Timestamptz, _>(a.created_at)
         .bind::<Nullable<Timestamptz>, _>(a.expires_at)
         .bind::<Nullable<Text>, _>(a.resemble_url.as_deref())
-        .bind::<Bool, _>(a.mirrored)
+        .bind::<Bool, _>(mirrored)
         .bind::<Nullable<Bytea>, _>(pending))
 }
 

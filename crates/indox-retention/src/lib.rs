@@ -7,5 +7,5 @@ pub mod ports;
 
 pub use class::AssetClass;
 pub use error::RetentionError;
-pub use model::{object_key, presign_ttl, NewAsset, StoredAsset};
+pub use model::{object_key, presign_ttl, Mirror, NewAsset, StoredAsset};
 pub use ports::{AssetRepository, ObjectStore};

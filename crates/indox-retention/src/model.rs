@@ -7,8 +7,19 @@ use uuid::Uuid;
 
 use crate::AssetClass;
 
-/// An asset about to be recorded, together with its bytes when the mirror to the
-/// object store has not happened yet (they are kept in Postgres until a retry succeeds).
+/// Where an asset's bytes are when its record is written.
+#[derive(Debug, Clone)]
+pub enum Mirror {
+    /// Already in the object store.
+    Done,
+    /// Being uploaded right now, concurrently with the record; the uploader confirms it.
+    /// If nobody confirms within the lease, the retrier checks the store itself.
+    InFlight,
+    /// The upload failed: the bytes are kept (in Postgres) for the retrier.
+    Pending(Bytes),
+}
+
+/// An asset about to be recorded.
 #[derive(Debug, Clone)]
 pub struct NewAsset {
     pub id: Uuid,
@@ -23,10 +34,8 @@ pub struct NewAsset {
     pub expires_at: Option<DateTime<Utc>>,
     /// The upstream's own URL for the same audio, if it gave one.
     pub resemble_url: Option<String>,
-    /// `true` when the object is already in the store.
-    pub mirrored: bool,
-    /// The bytes, kept for a later mirror attempt when `mirrored` is false.
-    pub pending_bytes: Option<Bytes>,
+    /// Where its bytes are.
+    pub mirror: Mirror,
 }
 
 /// An asset as recorded.

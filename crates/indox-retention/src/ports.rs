@@ -24,6 +24,9 @@ pub trait ObjectStore: Send + Sync {
     /// Deletes `key`; deleting a missing key succeeds.
     async fn delete(&self, key: &str) -> Result<(), RetentionError>;
 
+    /// Whether an object exists at `key`.
+    async fn exists(&self, key: &str) -> Result<bool, RetentionError>;
+
     /// Lists the keys under `prefix`.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, RetentionError>;
 
@@ -31,13 +34,15 @@ pub trait ObjectStore: Send + Sync {
     async fn ping(&self) -> Result<(), RetentionError>;
 }
 
-/// An asset whose bytes still wait to be mirrored.
+/// An asset whose mirror is not confirmed.
 #[derive(Debug, Clone)]
 pub struct PendingMirror {
     pub asset_id: Uuid,
     pub object_key: String,
     pub content_type: String,
-    pub bytes: Bytes,
+    /// The kept bytes; `None` when the upload was in flight and never confirmed (the
+    /// uploader stopped): then only the store can say whether the object arrived.
+    pub bytes: Option<Bytes>,
 }
 
 /// The asset records.
@@ -50,12 +55,23 @@ pub trait AssetRepository: Send + Sync {
     /// MUST return [`RetentionError::NotFound`] when there is no such asset.
     async fn get(&self, id: Uuid) -> Result<StoredAsset, RetentionError>;
 
-    /// Claims up to `limit` assets waiting for their mirror, skipping ones another
-    /// process holds.
+    /// Claims up to `limit` assets whose mirror is due (kept bytes, or an in-flight upload
+    /// whose lease ran out), skipping ones another process holds.
     async fn pending_mirrors(&self, limit: i64) -> Result<Vec<PendingMirror>, RetentionError>;
 
     /// Records that the object is now in the store and drops the kept bytes.
     async fn mark_mirrored(&self, id: Uuid) -> Result<(), RetentionError>;
+
+    /// [`AssetRepository::mark_mirrored`] for many assets at once (the uploaders'
+    /// confirmations are batched); returns how many were updated.
+    async fn mark_mirrored_many(&self, ids: &[Uuid]) -> Result<u64, RetentionError>;
+
+    /// Keeps the bytes of an asset whose in-flight upload failed, for the retrier.
+    async fn keep_for_retry(&self, id: Uuid, bytes: Bytes) -> Result<(), RetentionError>;
+
+    /// Records that an in-flight upload never arrived and its bytes are gone; it is not
+    /// retried again.
+    async fn mirror_lost(&self, id: Uuid, error: &str) -> Result<(), RetentionError>;
 
     /// Records a failed mirror attempt; the next try waits `retry_in`.
     async fn mirror_failed(

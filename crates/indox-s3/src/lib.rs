@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod error;
+mod presign;
 pub mod store;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -11,6 +11,7 @@ use s3::request::ResponseData;
 use s3::{Bucket, BucketConfiguration, Region};
 
 use crate::config::mask_access_key;
+use crate::presign::Presigner;
 use crate::{S3Config, S3Error};
 
 /// The longest lifetime SigV4 allows for a presigned URL.
@@ -21,8 +22,8 @@ const MAX_BODY_CHARS: usize = 300;
 /// An S3-compatible bucket.
 pub struct S3Store {
     bucket: Box<Bucket>,
-    /// The same bucket addressed through `public_endpoint`, for presigning.
-    presign_bucket: Box<Bucket>,
+    /// Signs GET URLs for the bucket as reached through `public_endpoint` (or `endpoint`).
+    presigner: Presigner,
     cfg: S3Config,
 }
 
@@ -59,13 +60,18 @@ impl S3Store {
             return Err(S3Error::Config("timeout must be greater than zero".into()));
         }
         let bucket = make_bucket(&cfg, &cfg.endpoint)?;
-        let presign_bucket = make_bucket(
-            &cfg,
+        let presigner = Presigner::new(
             cfg.public_endpoint.as_deref().unwrap_or(&cfg.endpoint),
-        )?;
+            &cfg.bucket,
+            cfg.path_style,
+            &cfg.region,
+            &cfg.access_key,
+            &cfg.secret_key,
+        )
+        .ok_or_else(|| S3Error::Config("endpoint must look like http(s)://host[:port]".into()))?;
         Ok(Self {
             bucket,
-            presign_bucket,
+            presigner,
             cfg,
         })
     }
@@ -210,22 +216,39 @@ impl S3Store {
         }
     }
 
+    /// Whether an object exists (HEAD): 2xx is yes, 404 is no, anything else an error.
+    pub async fn object_exists(&self, key: &str) -> Result<bool, S3Error> {
+        const OP: &str = "head";
+        let (_, status) = self
+            .bounded(OP, async {
+                self.bucket
+                    .head_object(key)
+                    .await
+                    .map_err(|source| S3Error::Client { op: OP, source })
+            })
+            .await?;
+        match status {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            status => Err(S3Error::Status {
+                op: OP,
+                status,
+                body: String::new(),
+            }),
+        }
+    }
+
     /// A presigned GET URL for `key`, valid for `ttl_secs` (1 s to 7 days). Signs locally.
     ///
     /// # Errors
     /// [`S3Error::InvalidTtl`] for a lifetime out of range.
     pub async fn presign_get_url(&self, key: &str, ttl_secs: u32) -> Result<String, S3Error> {
-        const OP: &str = "presign";
         if ttl_secs == 0 || i64::from(ttl_secs) > MAX_PRESIGN_SECS {
             return Err(S3Error::InvalidTtl(i64::from(ttl_secs)));
         }
-        self.bounded(OP, async {
-            self.presign_bucket
-                .presign_get(key, ttl_secs, None)
-                .await
-                .map_err(|source| S3Error::Client { op: OP, source })
-        })
-        .await
+        Ok(self
+            .presigner
+            .presign_get(key, ttl_secs, chrono::Utc::now()))
     }
 
     async fn bounded<T>(
@@ -320,6 +343,10 @@ impl ObjectStore for S3Store {
 
     async fn delete(&self, key: &str) -> Result<(), RetentionError> {
         Ok(self.delete_object(key).await?)
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, RetentionError> {
+        Ok(self.object_exists(key).await?)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, RetentionError> {

@@ -93,7 +93,10 @@ async fn delete_removes_and_deleting_a_missing_key_is_ok() {
         .put("a/2", Bytes::from_static(b"y"), "text/plain")
         .await
         .unwrap();
+    assert!(store.exists("a/1").await.unwrap());
     store.delete("a/1").await.unwrap();
+    assert!(!store.exists("a/1").await.unwrap());
+    assert!(store.exists("a/2").await.unwrap());
     assert_eq!(store.list("a/").await.unwrap(), ["a/2"]);
     store.delete("a/1").await.unwrap();
     store.delete("never/existed").await.unwrap();

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use indox_billing::{CommitRequest, UsageLedger};
 use indox_core::AccountId;
-use indox_retention::{AssetClass, AssetRepository, NewAsset, RetentionError};
+use indox_retention::{AssetClass, AssetRepository, Mirror, NewAsset, RetentionError};
 use rust_decimal_macros::dec;
 use uuid::Uuid;
 
@@ -23,8 +23,7 @@ fn unmirrored(account: AccountId, bytes: &'static [u8]) -> NewAsset {
         created_at: chrono::Utc::now(),
         expires_at: None,
         resemble_url: Some("https://example.invalid/a.wav".into()),
-        mirrored: false,
-        pending_bytes: Some(Bytes::from_static(bytes)),
+        mirror: Mirror::Pending(Bytes::from_static(bytes)),
     }
 }
 
@@ -61,7 +60,7 @@ async fn unmirrored_assets_wait_for_their_mirror() {
     assert_eq!(pending[0].asset_id, id);
     assert_eq!(pending[0].object_key, key);
     assert_eq!(pending[0].content_type, "audio/wav");
-    assert_eq!(&pending[0].bytes[..], b"RIFF....");
+    assert_eq!(&pending[0].bytes.as_deref().unwrap()[..], b"RIFF....");
     // Leased: not handed out again while the lease runs.
     assert!(store.pending_mirrors(10).await.unwrap().is_empty());
 
@@ -145,4 +144,46 @@ async fn concurrent_mirror_claims_never_overlap() {
         }
     }
     assert_eq!(seen.len(), 12);
+}
+
+#[tokio::test]
+async fn in_flight_uploads_are_confirmed_in_batches_or_checked_after_their_lease() {
+    let (db, store) = setup().await;
+    let account = funded(&store, dec!(1)).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let mut asset = unmirrored(account.id, b"abc");
+        asset.mirror = Mirror::InFlight;
+        ids.push(asset.id);
+        let mut c = charge(account.id, dec!(0.01));
+        c.asset_id = Some(asset.id);
+        store
+            .commit(CommitRequest {
+                charge: c,
+                hold: None,
+                asset: Some(asset),
+                idempotency: None,
+            })
+            .await
+            .unwrap();
+    }
+    // In flight: not offered to the retrier while the lease runs.
+    assert!(store.pending_mirrors(10).await.unwrap().is_empty());
+    assert_eq!(store.mark_mirrored_many(&ids[..2]).await.unwrap(), 2);
+    assert!(store.get(ids[0]).await.unwrap().mirrored_at.is_some());
+    assert!(store.get(ids[2]).await.unwrap().mirrored_at.is_none());
+
+    // The uploader failed: it keeps the bytes, and the retrier gets them at once.
+    store
+        .keep_for_retry(ids[2], Bytes::from_static(b"xyz"))
+        .await
+        .unwrap();
+    let pending = store.pending_mirrors(10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].bytes.as_deref(), Some(&b"xyz"[..]));
+
+    // A lost upload stops being retried.
+    store.mirror_lost(ids[2], "never arrived").await.unwrap();
+    exec(&db, &format!("UPDATE assets SET mirror_next_at = now() - interval '1 hour' WHERE id = '{}' AND mirror_next_at IS NOT NULL", ids[2])).await;
+    assert!(store.pending_mirrors(10).await.unwrap().is_empty());
 }

@@ -36,8 +36,7 @@ fn asset_for(account: AccountId) -> NewAsset {
         created_at: chrono::Utc::now(),
         expires_at: Some(chrono::Utc::now() + chrono::Duration::days(7)),
         resemble_url: None,
-        mirrored: true,
-        pending_bytes: None,
+        mirror: indox_retention::Mirror::Done,
     }
 }
 

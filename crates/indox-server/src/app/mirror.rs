@@ -1,13 +1,41 @@
-//! The mirror retrier: uploads audio whose mirror to the object store failed at request time.
+//! The mirror retrier: uploads audio whose mirror failed at request time, and settles
+//! uploads that were in flight when their process stopped (by asking the store).
 
 use std::time::Duration;
 
 use indox_jobs::RetryPolicy;
+use indox_retention::ports::PendingMirror;
 
 use super::AppState;
 
-/// Runs one pass: claims pending mirrors, uploads them, records the outcome. Returns how
-/// many were mirrored.
+/// What happened to one pending mirror.
+enum Outcome {
+    Mirrored,
+    Retry(String),
+    Lost,
+}
+
+async fn attempt(state: &AppState, p: &PendingMirror) -> Outcome {
+    match &p.bytes {
+        Some(bytes) => match state
+            .objects
+            .put(&p.object_key, bytes.clone(), &p.content_type)
+            .await
+        {
+            Ok(()) => Outcome::Mirrored,
+            Err(e) => Outcome::Retry(e.to_string()),
+        },
+        // The upload ran beside the record and was never confirmed: only the store knows.
+        None => match state.objects.exists(&p.object_key).await {
+            Ok(true) => Outcome::Mirrored,
+            Ok(false) => Outcome::Lost,
+            Err(e) => Outcome::Retry(e.to_string()),
+        },
+    }
+}
+
+/// Runs one pass: claims due mirrors, settles each, records the outcome. Returns how many
+/// are now mirrored.
 pub async fn run_once(state: &AppState, policy: &RetryPolicy) -> usize {
     let pending = match state.assets.pending_mirrors(32).await {
         Ok(p) => p,
@@ -18,33 +46,36 @@ pub async fn run_once(state: &AppState, policy: &RetryPolicy) -> usize {
     };
     let mut done = 0;
     for p in pending {
-        match state
-            .objects
-            .put(&p.object_key, p.bytes.clone(), &p.content_type)
-            .await
-        {
-            Ok(()) => match state.assets.mark_mirrored(p.asset_id).await {
-                Ok(()) => done += 1,
-                Err(e) => {
-                    tracing::warn!(error = %e, asset = %p.asset_id, "mirrored, but could not record it; will retry")
-                }
-            },
-            Err(e) => {
+        let recorded = match attempt(state, &p).await {
+            Outcome::Mirrored => {
+                done += 1;
+                state.assets.mark_mirrored(p.asset_id).await
+            }
+            Outcome::Retry(error) => {
                 let wait = policy
                     .delay(1, rand::random::<f64>())
                     .unwrap_or(chrono::Duration::seconds(30));
-                if let Err(e2) = state
-                    .assets
-                    .mirror_failed(p.asset_id, &e.to_string(), wait)
-                    .await
-                {
-                    tracing::warn!(error = %e2, "could not record a failed mirror");
-                }
+                state.assets.mirror_failed(p.asset_id, &error, wait).await
             }
+            Outcome::Lost => {
+                // The request answered with `audio_url: null` (its upload had not succeeded),
+                // so no user was told this object exists; the audio was returned inline.
+                tracing::error!(asset = %p.asset_id, key = %p.object_key, "an upload was lost with its process; the asset has no stored copy");
+                state
+                    .assets
+                    .mirror_lost(
+                        p.asset_id,
+                        "the upload never arrived and its bytes were not kept",
+                    )
+                    .await
+            }
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, asset = %p.asset_id, "could not record a mirror outcome; it will be retried");
         }
     }
     if done > 0 {
-        tracing::info!(mirrored = done, "mirrored pending assets");
+        tracing::info!(mirrored = done, "settled pending mirrors");
     }
     done
 }

@@ -1,5 +1,6 @@
 //! Application services: the use cases handlers call, written against the domain ports only.
 
+pub mod assets;
 pub mod mirror;
 pub mod probe;
 pub mod state;

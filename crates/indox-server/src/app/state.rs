@@ -22,6 +22,8 @@ pub struct AppState {
     pub upstream: Arc<dyn VoiceUpstream>,
     pub objects: Arc<dyn ObjectStore>,
     pub assets: Arc<dyn AssetRepository>,
+    /// Batches upload confirmations into the asset records.
+    pub confirmations: super::assets::Confirmations,
     pub clock: Arc<dyn Clock>,
     /// Lifetime of presigned URLs handed out (clipped to each asset's expiry).
     pub presign_ttl: chrono::Duration,

@@ -16,7 +16,8 @@ use indox_voice::{ByteStream, SynthesisRequest, UpstreamError};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::tts::{admit, parse_body, store_audio};
+use super::assets;
+use super::tts::{admit, parse_body};
 use super::AppState;
 use crate::http::ApiError;
 
@@ -197,7 +198,7 @@ impl Finaliser {
                 }
             };
         let now = self.state.clock.now();
-        let stored = store_audio(
+        let prepared = assets::prepare(
             &self.state,
             account.id,
             AssetClass::TtsOutput,
@@ -208,6 +209,7 @@ impl Finaliser {
             None,
         )
         .await;
+        let stored = assets::mirror_first(&self.state, prepared).await;
         let charge = NewCharge {
             usage_id: self.usage_id,
             account: account.id,

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use indox_accounts::Principal;
 use indox_audio::{AudioFormat, AudioInfo};
@@ -16,13 +15,14 @@ use indox_billing::{
 use indox_core::{Capability, RequestId};
 use indox_idempotency::{BeginOutcome, Fingerprint, IdempotencyKey, StoredResponse};
 use indox_ratelimit::limiter::Admission;
-use indox_retention::{object_key, presign_ttl, AssetClass, NewAsset};
+use indox_retention::{AssetClass, Mirror};
 use indox_voice::tts::RawSynthesis;
 use indox_voice::SynthesisRequest;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::assets::{self, PreparedAsset};
 use super::AppState;
 use crate::http::{ApiError, ErrorKind};
 
@@ -233,7 +233,7 @@ async fn synthesize_inner(
         .quote(Capability::Tts, quantity, account.markup_rate)?;
 
     let now = state.clock.now();
-    let stored = store_audio(
+    let prepared = assets::prepare(
         state,
         account.id,
         AssetClass::TtsOutput,
@@ -244,20 +244,6 @@ async fn synthesize_inner(
         synthesis.resemble_url.clone(),
     )
     .await;
-
-    let parts = Arc::new(SynthesisParts {
-        request_id: request_id.to_string(),
-        audio_content: B64.encode(&synthesis.audio),
-        duration: info.duration_seconds_f64(),
-        output_format: req.output_format.as_str(),
-        sample_rate: info.sample_rate,
-        audio_url: stored.url.clone(),
-        expires_at: stored.url_expires_at,
-        asset_id: stored.asset.id,
-        retention_expires_at: stored.asset.expires_at,
-        resemble_url: synthesis.resemble_url.clone(),
-        audio_timestamps: synthesis.audio_timestamps.clone(),
-    });
     let charge = NewCharge {
         usage_id: Uuid::now_v7(),
         account: account.id,
@@ -265,110 +251,79 @@ async fn synthesize_inner(
         job_id: None,
         quote,
         upstream_quantity,
-        asset_id: Some(stored.asset.id),
+        asset_id: Some(prepared.asset.id),
     };
-    let object_key = stored.asset.object_key.clone();
-    let mirrored = stored.asset.mirrored;
-    let commit = CommitRequest {
-        charge,
-        hold: None,
-        asset: Some(stored.asset),
-        idempotency: key.map(|key| IdempotencyFinish {
-            key,
-            renderer: Box::new(SynthesisRenderer(parts.clone())),
-        }),
+    let parts_for = |p: &PreparedAsset| SynthesisParts {
+        request_id: request_id.to_string(),
+        audio_content: B64.encode(&synthesis.audio),
+        duration: info.duration_seconds_f64(),
+        output_format: req.output_format.as_str(),
+        sample_rate: info.sample_rate,
+        audio_url: p.url.clone(),
+        expires_at: p.url_expires_at,
+        asset_id: p.asset.id,
+        retention_expires_at: p.asset.expires_at,
+        resemble_url: synthesis.resemble_url.clone(),
+        audio_timestamps: synthesis.audio_timestamps.clone(),
     };
-    let committed = match state.billing.ledger().commit(commit).await {
-        Ok(c) => c,
-        Err(e) => {
-            if mirrored {
-                // Nothing refers to the object now; remove it so no unowned audio lingers.
-                if let Err(del) = state.objects.delete(&object_key).await {
-                    tracing::warn!(error = %del, key = %object_key, "could not delete the object of a failed commit");
+
+    let body = match key {
+        // With an idempotency key the stored response must be final, so the upload
+        // finishes before the commit that stores it.
+        Some(key) => {
+            let prepared = assets::mirror_first(state, prepared).await;
+            let parts = Arc::new(parts_for(&prepared));
+            let uploaded = matches!(prepared.asset.mirror, Mirror::Done);
+            let commit = CommitRequest {
+                charge,
+                hold: None,
+                asset: Some(prepared.asset.clone()),
+                idempotency: Some(IdempotencyFinish {
+                    key,
+                    renderer: Box::new(SynthesisRenderer(parts.clone())),
+                }),
+            };
+            match state.billing.ledger().commit(commit).await {
+                Ok(c) => c
+                    .response
+                    .map(|r| r.body)
+                    .unwrap_or_else(|| SynthesisRenderer(parts).render(&c.usage).body),
+                Err(e) => {
+                    if uploaded {
+                        assets::discard(state, &prepared.asset.object_key).await;
+                    }
+                    return Err(e.into());
                 }
             }
-            return Err(e.into());
         }
-    };
-    let body = match committed.response {
-        Some(resp) => resp.body,
-        None => SynthesisRenderer(parts).render(&committed.usage).body,
+        // Otherwise the upload and the commit run side by side.
+        None => {
+            let mut prepared = prepared;
+            let commit = CommitRequest {
+                charge,
+                hold: None,
+                asset: Some(prepared.asset.clone()),
+                idempotency: None,
+            };
+            let (uploaded, committed) = tokio::join!(
+                assets::put(state, &prepared),
+                state.billing.ledger().commit(commit)
+            );
+            match committed {
+                Ok(c) => {
+                    assets::settle_in_flight(state, &mut prepared, uploaded).await;
+                    SynthesisRenderer(Arc::new(parts_for(&prepared)))
+                        .render(&c.usage)
+                        .body
+                }
+                Err(e) => {
+                    if uploaded {
+                        assets::discard(state, &prepared.asset.object_key).await;
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
     };
     Ok(SynthesizeOutcome::Fresh { body, admission })
-}
-
-/// An asset ready to be recorded, with its presigned URL when the mirror succeeded.
-pub struct StoredAudio {
-    pub asset: NewAsset,
-    pub url: Option<String>,
-    pub url_expires_at: Option<DateTime<Utc>>,
-}
-
-/// Mirrors audio to the object store under its retention class. When the store is down the
-/// bytes are kept for the background retrier and no URL is returned.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site per capability; a struct would only rename the list"
-)]
-pub async fn store_audio(
-    state: &AppState,
-    account: indox_core::AccountId,
-    class: AssetClass,
-    audio: Bytes,
-    format: AudioFormat,
-    info: &AudioInfo,
-    now: DateTime<Utc>,
-    resemble_url: Option<String>,
-) -> StoredAudio {
-    let id = Uuid::now_v7();
-    let key = object_key(class, account, id, format.as_str(), now);
-    let expires_at = class.retention().map(|r| now + r);
-    let digest = ring::digest::digest(&ring::digest::SHA256, &audio);
-    let mut sha256 = [0u8; 32];
-    sha256.copy_from_slice(digest.as_ref());
-    let put = state
-        .objects
-        .put(&key, audio.clone(), format.content_type())
-        .await;
-    let mirrored = match &put {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(error = %e, key = %key, "object store unavailable; the mirror will be retried");
-            false
-        }
-    };
-    let (url, url_expires_at) = if mirrored {
-        match presign_ttl(now, state.presign_ttl, expires_at) {
-            Some(ttl) => match state.objects.presign_get(&key, ttl).await {
-                Ok(u) => (Some(u), Some(now + ttl)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not presign a URL");
-                    (None, None)
-                }
-            },
-            None => (None, None),
-        }
-    } else {
-        (None, None)
-    };
-    let asset = NewAsset {
-        id,
-        account,
-        class,
-        object_key: key,
-        content_type: format.content_type().to_owned(),
-        size_bytes: audio.len() as u64,
-        sha256,
-        duration_ms: Some(info.duration_millis_ceil()),
-        created_at: now,
-        expires_at,
-        resemble_url,
-        mirrored,
-        pending_bytes: (!mirrored).then_some(audio),
-    };
-    StoredAudio {
-        asset,
-        url,
-        url_expires_at,
-    }
 }

@@ -114,6 +114,18 @@ async fn synthesize_bills_exactly_the_row_and_mirrors_the_audio() {
     assert_eq!(keys.len(), 1);
     assert!(keys[0].starts_with(&format!("tts-output/{}/", user.account)));
     assert!(body["resemble_url"].is_null());
+
+    // The record of the upload is confirmed (in a batch, right after the answer).
+    let asset_id: uuid::Uuid = body["asset_id"].as_str().unwrap().parse().unwrap();
+    let mut confirmed = false;
+    for _ in 0..100 {
+        if app.app.assets.get(asset_id).await.unwrap().mirrored_at.is_some() {
+            confirmed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(confirmed, "the upload was confirmed in the asset record");
 }
 
 #[tokio::test]
