@@ -60,7 +60,7 @@ async fn unmirrored_assets_wait_for_their_mirror() {
     assert_eq!(pending[0].asset_id, id);
     assert_eq!(pending[0].object_key, key);
     assert_eq!(pending[0].content_type, "audio/wav");
-    assert_eq!(&pending[0].bytes.as_deref().unwrap()[..], b"RIFF....");
+    assert_eq!(pending[0].bytes.as_deref().unwrap(), b"RIFF....");
     // Leased: not handed out again while the lease runs.
     assert!(store.pending_mirrors(10).await.unwrap().is_empty());
 
