@@ -15,6 +15,32 @@ struct Run {
     rate: u64,
     sim: serde_json::Value,
     gw: serde_json::Value,
+    /// CPU milliseconds per gateway request, per component, during the gateway run.
+    cpu: Vec<(&'static str, f64)>,
+}
+
+/// User + system CPU time of processes, in clock ticks (1/100 s on Linux).
+fn cpu_ticks(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .sum()
+}
+
+/// The pids of every process with this exact name.
+fn pids_named(name: &str) -> Vec<u32> {
+    services::output(Command::new("pgrep").args(["-x", name]))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
 }
 
 fn f(v: &serde_json::Value, k: &str) -> f64 {
@@ -25,7 +51,7 @@ fn f(v: &serde_json::Value, k: &str) -> f64 {
 pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let root = crate::root();
     let rates: Vec<u64> = crate::flag(args, "--rates")
-        .unwrap_or("100,250,500,750,1000")
+        .unwrap_or("100,200,300,400,500")
         .split(',')
         .map(|r| {
             r.trim()
@@ -155,19 +181,67 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
             eprintln!("{v}");
             Ok(v)
         };
+    // A fresh gateway, database and S3 server take a few seconds at load to reach steady
+    // state (connection pools fill, statements get prepared, caches warm): warm up first,
+    // without recording.
+    eprintln!("warming up for 15 s at 200 req/s (not recorded)");
+    let warm = |target: &str, url: &str, key: &str| {
+        services::output(Command::new(&bench).args([
+            "--target",
+            target,
+            "--url",
+            url,
+            "--key",
+            key,
+            "--rate",
+            "200",
+            "--seconds",
+            "15",
+        ]))
+    };
+    warm("sim", "http://127.0.0.1:4190", "sim-key")?;
+    let warm_gw: serde_json::Value =
+        serde_json::from_str(warm("gateway", "http://127.0.0.1:8190/api/v1", &key)?.trim())?;
+    let answered = |v: &serde_json::Value| {
+        v["ok"].as_u64().unwrap_or(0) + v["prewarm_ok"].as_u64().unwrap_or(0)
+    };
+    let mut gateway_answers = answered(&warm_gw);
     let mut runs = Vec::new();
+    let components: Vec<(&'static str, Vec<u32>)> = vec![
+        ("gateway", vec![gw.0.id()]),
+        ("S3 server (s3s-fs)", vec![s3.0.id()]),
+        ("PostgreSQL", pids_named("postgres")),
+        ("Redis", pids_named("redis-server")),
+        ("simulator", vec![sim.0.id()]),
+    ];
     for &rate in &rates {
         let sim_r = load("sim", "http://127.0.0.1:4190", "sim-key", rate)?;
+        let before: Vec<u64> = components.iter().map(|(_, p)| cpu_ticks(p)).collect();
         let gw_r = load("gateway", "http://127.0.0.1:8190/api/v1", &key, rate)?;
+        let requests = (gw_r["ok"].as_u64().unwrap_or(0) + gw_r["prewarm_ok"].as_u64().unwrap_or(0))
+            .max(1) as f64;
+        let cpu = components
+            .iter()
+            .zip(before)
+            .map(|((name, p), b)| {
+                (
+                    *name,
+                    (cpu_ticks(p).saturating_sub(b)) as f64 * 10.0 / requests,
+                )
+            })
+            .collect();
+        gateway_answers += answered(&gw_r);
         runs.push(Run {
             rate,
             sim: sim_r,
             gw: gw_r,
+            cpu,
         });
     }
 
-    // Durability check: every successful gateway answer has exactly one usage row.
-    let ok_total: u64 = runs.iter().map(|r| r.gw["ok"].as_u64().unwrap_or(0)).sum();
+    // Durability check: every successful gateway answer (warm-up included) has exactly one
+    // usage row.
+    let ok_total = gateway_answers;
     let rows = services::output(Command::new("psql").args([
         "-h",
         "127.0.0.1",
@@ -224,10 +298,15 @@ fn render(runs: &[Run], seconds: u64, ok_total: u64, rows: u64) -> anyhow::Resul
     writeln!(s, "# Benchmarks\n")?;
     writeln!(
         s,
-        "Produced by `cargo xtask bench` (command: `cargo xtask bench --seconds {seconds}`) on {}.",
+        "Produced by `cargo xtask bench --rates {} --seconds {seconds}` on {}.",
+        runs.iter()
+            .map(|r| r.rate.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
         date.trim()
     )?;
     writeln!(s, "Machine: {}; everything on this one box: load generator, gateway (release build), Resemble simulator, PostgreSQL, Redis and the S3 server (s3s-fs).\n", machine())?;
+    writeln!(s, "Before measuring, both targets get 15 s of unrecorded load at 200 req/s (a fresh gateway, database and S3 server need a few seconds at load to reach steady state).")?;
     writeln!(s, "Method: open-loop load (a request every 1/rate s, latency measured from the scheduled send time, so queueing is not hidden) for {seconds} s per run.")?;
     writeln!(s, "Each rate is run first against the simulator's `POST /synthesize` directly, then against the gateway's `POST /api/v1/resemble/tts/synthesize` in front of the same simulator, with everything on: API-key auth (Postgres), the Redis rate-limit script (limits raised out of the way), the audio-length decode, the S3 mirror and presign, and the metering transaction committed before the response leaves.")?;
     writeln!(s, "Request: `{{\"voice_uuid\":\"55592656\",\"text\":\"Hello from IndoxHub.\",\"output_format\":\"mp3\"}}` (1.60 s of MP3).\n")?;
@@ -271,6 +350,17 @@ fn render(runs: &[Run], seconds: u64, ok_total: u64, rows: u64) -> anyhow::Resul
         Some(rate) => writeln!(s, "Highest rate held with gateway p99 under 50 ms and no errors: **{rate} req/s** (of the rates tried).")?,
         None => writeln!(s, "No rate tried held gateway p99 under 50 ms without errors.")?,
     }
-    writeln!(s, "\nMetering durability: {ok_total} successful gateway answers, {rows} rows in `provider_resemble_usage` (every answer's usage row is committed before the answer is sent).")?;
+    writeln!(s, "\nWhere the box's CPU goes during each gateway run (CPU milliseconds per gateway request, from `/proc/<pid>/stat`; the box has 2 cores, so about 4 ms of CPU per request in total saturates it at 500 req/s):\n")?;
+    if let Some(first) = runs.first() {
+        let names: Vec<&str> = first.cpu.iter().map(|(n, _)| *n).collect();
+        writeln!(s, "| rate | {} | total |", names.join(" | "))?;
+        writeln!(s, "|---|{}---|", "---|".repeat(names.len()))?;
+        for r in runs {
+            let total: f64 = r.cpu.iter().map(|(_, v)| v).sum();
+            let cells: Vec<String> = r.cpu.iter().map(|(_, v)| format!("{v:.2}")).collect();
+            writeln!(s, "| {} | {} | {total:.2} |", r.rate, cells.join(" | "))?;
+        }
+    }
+    writeln!(s, "\nMetering durability: {ok_total} successful gateway answers in the whole run (warm-up included), {rows} rows in `provider_resemble_usage` (every answer's usage row is committed before the answer is sent).")?;
     Ok(s)
 }

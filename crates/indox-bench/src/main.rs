@@ -71,15 +71,21 @@ async fn main() -> anyhow::Result<()> {
     let total = args.rate * args.seconds;
     let interval = Duration::from_nanos(1_000_000_000 / args.rate.max(1));
 
-    // Warm the connection pool and both servers' caches.
+    // Warm the connection pool and both servers' caches (counted apart).
+    let mut prewarm_ok = 0u64;
     for _ in 0..20 {
-        let _ = client
+        let r = client
             .post(&endpoint)
             .header("authorization", &auth)
             .header("content-type", "application/json")
             .body(body.as_ref().clone())
             .send()
             .await;
+        if let Ok(resp) = r {
+            if resp.status().is_success() && resp.bytes().await.is_ok() {
+                prewarm_ok += 1;
+            }
+        }
     }
 
     let start = Instant::now();
@@ -129,6 +135,7 @@ async fn main() -> anyhow::Result<()> {
         "seconds": args.seconds,
         "sent": total,
         "ok": ok,
+        "prewarm_ok": prewarm_ok,
         "errors": total as usize - ok,
         "achieved_rate": (total as f64 / elapsed * 10.0).round() / 10.0,
         "p50_ms": percentile(&lat, 50.0),

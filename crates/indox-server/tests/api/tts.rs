@@ -119,7 +119,15 @@ async fn synthesize_bills_exactly_the_row_and_mirrors_the_audio() {
     let asset_id: uuid::Uuid = body["asset_id"].as_str().unwrap().parse().unwrap();
     let mut confirmed = false;
     for _ in 0..100 {
-        if app.app.assets.get(asset_id).await.unwrap().mirrored_at.is_some() {
+        if app
+            .app
+            .assets
+            .get(asset_id)
+            .await
+            .unwrap()
+            .mirrored_at
+            .is_some()
+        {
             confirmed = true;
             break;
         }
