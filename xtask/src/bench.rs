@@ -258,7 +258,15 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     drop(s3);
 
     let report = render(&runs, seconds, ok_total, rows)?;
-    std::fs::write(root.join("docs/benchmarks.md"), &report)?;
+    // Only the measured part between the markers is replaced; the analysis around it stays.
+    let path = root.join("docs/benchmarks.md");
+    let (start, end) = ("<!-- bench:start -->", "<!-- bench:end -->");
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let new = match (old.find(start), old.find(end)) {
+        (Some(a), Some(b)) if a < b => format!("{}{start}\n{report}{}", &old[..a], &old[b..]),
+        _ => format!("{start}\n{report}{end}\n"),
+    };
+    std::fs::write(&path, new)?;
     eprintln!("{report}");
     eprintln!("wrote docs/benchmarks.md");
     Ok(())
@@ -295,7 +303,6 @@ fn render(runs: &[Run], seconds: u64, ok_total: u64, rows: u64) -> anyhow::Resul
     let date = services::output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
         .unwrap_or_default();
     let mut s = String::new();
-    writeln!(s, "# Benchmarks\n")?;
     writeln!(
         s,
         "Produced by `cargo xtask bench --rates {} --seconds {seconds}` on {}.",
