@@ -19,7 +19,7 @@ const HELP: &str = "cargo xtask <command>
            options: --release   build the gateway in release mode
   ci       fmt check, clippy -D warnings, the full test suite on real services, doc tests, tidy
   bench    open-loop load on the gateway and on the simulator; writes docs/benchmarks.md
-           options: --rates 100,250,500  --seconds 10
+           options: --rates 100,200,300,400,500  --seconds 15
   tidy     architecture checks: dependency rule, module headers, crate READMEs";
 
 fn main() -> anyhow::Result<()> {
