@@ -121,6 +121,10 @@ pub trait UsageLedger: Send + Sync {
     /// Releases a hold without charging.
     async fn release_hold(&self, hold: HoldId) -> Result<(), BillingError>;
 
+    /// The open holds placed more than `older_than` ago (their holder stopped without
+    /// settling them, e.g. a process crashed mid-stream).
+    async fn stale_holds(&self, older_than: chrono::Duration) -> Result<Vec<HoldId>, BillingError>;
+
     /// Reads a usage row.
     async fn get_usage(&self, id: Uuid) -> Result<Option<UsageRecord>, BillingError>;
 }

@@ -360,6 +360,20 @@ impl UsageLedger for PgStore {
         Ok(())
     }
 
+    async fn stale_holds(&self, older_than: chrono::Duration) -> Result<Vec<HoldId>, BillingError> {
+        let mut conn = self.conn().await?;
+        let ids: Vec<Uuid> = crate::schema::holds::table
+            .filter(crate::schema::holds::state.eq("open"))
+            .filter(crate::schema::holds::created_at.lt(chrono::Utc::now() - older_than))
+            .select(crate::schema::holds::id)
+            .order(crate::schema::holds::created_at)
+            .limit(1_000)
+            .load(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        Ok(ids.into_iter().map(HoldId).collect())
+    }
+
     async fn get_usage(&self, id: Uuid) -> Result<Option<UsageRecord>, BillingError> {
         let mut conn = self.conn().await?;
         let row: Option<UsageRow> = provider_resemble_usage::table

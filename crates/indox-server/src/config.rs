@@ -35,6 +35,8 @@ pub struct Settings {
     pub run_mirror_worker: bool,
     /// How often the mirror retrier looks for work.
     pub mirror_interval: Duration,
+    /// Open holds older than this are released by the housekeeping loop.
+    pub hold_ttl: chrono::Duration,
     /// actix worker threads (0 = one per core).
     pub workers: usize,
     /// Largest JSON body accepted.
@@ -116,6 +118,7 @@ impl Settings {
             s3_create_bucket: parsed("S3_CREATE_BUCKET", false)?,
             run_mirror_worker: parsed("INDOX_MIRROR_WORKER", true)?,
             mirror_interval: Duration::from_millis(parsed("INDOX_MIRROR_INTERVAL_MS", 5_000u64)?),
+            hold_ttl: chrono::Duration::seconds(parsed("INDOX_HOLD_TTL_SECS", 3600i64)?),
             workers: parsed("INDOX_WORKERS", 0usize)?,
             max_json_bytes: parsed("INDOX_MAX_JSON_BYTES", 64 * 1024usize)?,
             json_logs: parsed("INDOX_JSON_LOGS", false)?,

@@ -151,6 +151,11 @@ impl Application {
         let server = server.run();
         if settings.run_mirror_worker {
             tokio::spawn(mirror::run(state.clone(), settings.mirror_interval));
+            tokio::spawn(crate::app::maintenance::run(
+                state.clone(),
+                settings.hold_ttl,
+                std::time::Duration::from_secs(60),
+            ));
         }
         Ok(Self {
             port,

@@ -1,6 +1,7 @@
 //! Application services: the use cases handlers call, written against the domain ports only.
 
 pub mod assets;
+pub mod maintenance;
 pub mod mirror;
 pub mod probe;
 pub mod state;

@@ -102,6 +102,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         s3_create_bucket: true,
         run_mirror_worker: opts.mirror_worker,
         mirror_interval: Duration::from_millis(100),
+        hold_ttl: chrono::Duration::hours(1),
         workers: 2,
         max_json_bytes: 64 * 1024,
         json_logs: false,

@@ -144,3 +144,43 @@ async fn a_stream_that_cannot_be_held_is_402_and_mp3_is_refused() {
     assert_eq!(body["error"]["field"], "output_format");
     assert_eq!(app.sim.stats().route("POST /stream"), 0);
 }
+
+#[tokio::test]
+async fn holds_left_open_by_a_dead_process_are_released() {
+    let app = spawn_app().await;
+    let user = app.user("1.00").await;
+    let ledger = app.app.billing.ledger();
+    // A stream's hold whose process died before settling it.
+    let hold = ledger
+        .place_hold(
+            user.account,
+            Decimal::new(5, 2),
+            indox_core::RequestId::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(app.account(user.account).await.held, Decimal::new(5, 2));
+    // Not stale yet under the configured hour.
+    assert_eq!(
+        indox_server::app::maintenance::release_stale_holds(&app.app, chrono::Duration::hours(1))
+            .await,
+        0
+    );
+    // Stale under a zero TTL: released, and the balance is untouched.
+    assert_eq!(
+        indox_server::app::maintenance::release_stale_holds(&app.app, chrono::Duration::zero())
+            .await,
+        1
+    );
+    let account = app.account(user.account).await;
+    assert_eq!(
+        (account.balance, account.held),
+        (Decimal::ONE, Decimal::ZERO)
+    );
+    assert!(matches!(
+        ledger.release_hold(hold).await,
+        Err(indox_billing::BillingError::HoldNotOpen)
+    ));
+    let (balance, held) = app.pg.ledger_sum(user.account).await.unwrap();
+    assert_eq!((balance, held), (Decimal::ONE, Decimal::ZERO));
+}

@@ -1,0 +1,39 @@
+//! Periodic housekeeping: releases holds whose holder stopped without settling them (a
+//! process that crashed mid-stream), so they do not lock an account's balance forever.
+
+use std::time::Duration;
+
+use super::AppState;
+
+/// Releases every open hold older than `ttl`; returns how many were released.
+pub async fn release_stale_holds(state: &AppState, ttl: chrono::Duration) -> usize {
+    let ledger = state.billing.ledger();
+    let stale = match ledger.stale_holds(ttl).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not look for stale holds");
+            return 0;
+        }
+    };
+    let mut released = 0;
+    for hold in stale {
+        match ledger.release_hold(hold).await {
+            Ok(()) => released += 1,
+            // Settled or released by someone else in the meantime: nothing to do.
+            Err(indox_billing::BillingError::HoldNotOpen) => {}
+            Err(e) => tracing::warn!(error = %e, hold = %hold.0, "could not release a stale hold"),
+        }
+    }
+    if released > 0 {
+        tracing::warn!(released, "released holds whose holder never settled them");
+    }
+    released
+}
+
+/// Runs the housekeeping every `interval`.
+pub async fn run(state: AppState, hold_ttl: chrono::Duration, interval: Duration) {
+    loop {
+        release_stale_holds(&state, hold_ttl).await;
+        tokio::time::sleep(interval).await;
+    }
+}
