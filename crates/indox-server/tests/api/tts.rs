@@ -446,3 +446,71 @@ async fn per_account_markup_overrides_the_default() {
         .unwrap();
     assert_eq!(charged, (cost * Decimal::new(15, 1)).round_dp(8));
 }
+
+#[tokio::test]
+async fn an_asset_gets_a_fresh_url_for_its_owner_only() {
+    let app = spawn_app().await;
+    let user = app.user("1.00").await;
+    let body: serde_json::Value = app
+        .synthesize(&user, tts_body("Hello again", "mp3"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let asset_id = body["asset_id"].as_str().unwrap().to_owned();
+    let audio = base64::engine::general_purpose::STANDARD
+        .decode(body["audio_content"].as_str().unwrap())
+        .unwrap();
+    let url = format!("{}/resemble/assets/{asset_id}", app.base);
+
+    // The upload confirmation is batched; wait for it.
+    let mut fresh = None;
+    for _ in 0..100 {
+        let r = app
+            .client
+            .get(&url)
+            .bearer_auth(&user.key)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            fresh = Some(r.json::<serde_json::Value>().await.unwrap());
+            break;
+        }
+        assert_eq!(
+            r.status(),
+            503,
+            "only 'not stored yet' may precede the answer"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let fresh = fresh.expect("the asset became available");
+    assert_eq!(fresh["class"], "tts_output");
+    let fetched = reqwest::get(fresh["audio_url"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), audio.as_slice());
+
+    let other = app.user("1.00").await;
+    let (status, err) = error_code(
+        app.client
+            .get(&url)
+            .bearer_auth(&other.key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(err["error"]["code"], "asset_not_found");
+    let (status, _) = error_code(
+        app.client
+            .get(format!("{}/resemble/assets/not-a-uuid", app.base))
+            .bearer_auth(&user.key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+}

@@ -1,5 +1,6 @@
 //! The route table of the public API.
 
+pub mod assets;
 pub mod health;
 pub mod tts;
 pub mod usage;
@@ -16,6 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/resemble/tts/voices", web::get().to(voices::list))
                 .route("/resemble/tts/synthesize", web::post().to(tts::synthesize))
                 .route("/resemble/tts/stream", web::post().to(tts::stream))
-                .route("/resemble/usage/{usage_id}", web::get().to(usage::get)),
+                .route("/resemble/usage/{usage_id}", web::get().to(usage::get))
+                .route("/resemble/assets/{asset_id}", web::get().to(assets::get)),
         );
 }

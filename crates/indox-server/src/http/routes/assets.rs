@@ -1,0 +1,66 @@
+//! `GET /api/v1/resemble/assets/{id}`: a fresh presigned URL for a live asset the caller owns.
+
+use actix_web::{web, HttpResponse};
+use indox_retention::{presign_ttl, RetentionError};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::http::auth::Caller;
+use crate::http::{ApiError, ErrorKind, ReqId};
+
+/// Reads one asset and presigns a new URL for it.
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    rid: ReqId,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let not_found = || {
+        ApiError::new(
+            ErrorKind::NotFound {
+                code: "asset_not_found",
+            },
+            "no asset with this id for your account",
+        )
+    };
+    let run = async {
+        let id = Uuid::parse_str(&path).map_err(|_| not_found())?;
+        let asset = match state.assets.get(id).await {
+            Ok(a) => a,
+            Err(RetentionError::NotFound) => return Err(not_found()),
+            Err(e) => return Err(e.into()),
+        };
+        // Someone else's asset is indistinguishable from a missing one.
+        if asset.account != caller.0.account.id {
+            return Err(not_found());
+        }
+        if asset.deleted_at.is_some() {
+            return Err(RetentionError::Gone.into());
+        }
+        let now = state.clock.now();
+        if asset.mirrored_at.is_none() {
+            return Err(ApiError::new(
+                ErrorKind::Unavailable {
+                    code: "asset_not_stored_yet",
+                    retry_after: Some(5),
+                },
+                "this audio is still being copied to storage; retry in a few seconds",
+            ));
+        }
+        let Some(ttl) = presign_ttl(now, state.presign_ttl, asset.expires_at) else {
+            return Err(RetentionError::Gone.into());
+        };
+        let url = state.objects.presign_get(&asset.object_key, ttl).await?;
+        Ok(HttpResponse::Ok().json(serde_json::json!({
+            "asset_id": asset.id,
+            "class": asset.class.as_str(),
+            "content_type": asset.content_type,
+            "size_bytes": asset.size_bytes,
+            "created_at": asset.created_at,
+            "retention_expires_at": asset.expires_at,
+            "audio_url": url,
+            "expires_at": now + ttl,
+        })))
+    };
+    run.await.map_err(|e: ApiError| e.with_request_id(rid.0))
+}
