@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod mp3;
+#[cfg(any(test, feature = "reference-decoder"))]
+pub mod reference;
 mod wav;
 
 pub use wav::WavStreamMeter;

@@ -195,3 +195,38 @@ pub async fn error_code(resp: reqwest::Response) -> (u16, serde_json::Value) {
     let body: serde_json::Value = resp.json().await.expect("error bodies are JSON");
     (status, body)
 }
+
+impl TestApp {
+    /// The bytes the object store serves for `key`, fetched through a presigned URL.
+    pub async fn stored_bytes(&self, key: &str) -> Vec<u8> {
+        let url = self
+            .app
+            .objects
+            .presign_get(key, chrono::Duration::minutes(5))
+            .await
+            .unwrap();
+        reqwest::get(url)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec()
+    }
+}
+
+/// Polls `probe` every 20 ms, up to 5 s, until it yields a value (for effects that happen
+/// just after an answer, like batched confirmations or a stream's billing).
+pub async fn eventually<T, F, Fut>(mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..250 {
+        if let Some(v) = probe().await {
+            return Some(v);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}

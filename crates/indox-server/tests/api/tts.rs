@@ -117,22 +117,17 @@ async fn synthesize_bills_exactly_the_row_and_mirrors_the_audio() {
 
     // The record of the upload is confirmed (in a batch, right after the answer).
     let asset_id: uuid::Uuid = body["asset_id"].as_str().unwrap().parse().unwrap();
-    let mut confirmed = false;
-    for _ in 0..100 {
-        if app
-            .app
+    let confirmed = eventually(|| async {
+        app.app
             .assets
             .get(asset_id)
             .await
             .unwrap()
             .mirrored_at
-            .is_some()
-        {
-            confirmed = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+            .map(|_| ())
+    })
+    .await
+    .is_some();
     assert!(confirmed, "the upload was confirmed in the asset record");
 }
 
@@ -400,22 +395,7 @@ async fn with_the_store_down_synthesis_succeeds_and_the_mirror_is_retried() {
     let audio = base64::engine::general_purpose::STANDARD
         .decode(body["audio_content"].as_str().unwrap())
         .unwrap();
-    let url = app
-        .app
-        .objects
-        .presign_get(&asset.object_key, chrono::Duration::minutes(5))
-        .await
-        .unwrap();
-    assert_eq!(
-        reqwest::get(url)
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .as_ref(),
-        audio.as_slice()
-    );
+    assert_eq!(app.stored_bytes(&asset.object_key).await, audio);
 }
 
 #[tokio::test]
@@ -463,9 +443,8 @@ async fn an_asset_gets_a_fresh_url_for_its_owner_only() {
         .unwrap();
     let url = format!("{}/resemble/assets/{asset_id}", app.base);
 
-    // The upload confirmation is batched; wait for it.
-    let mut fresh = None;
-    for _ in 0..100 {
+    // The upload confirmation is batched; until it lands the answer is 503 "not stored yet".
+    let fresh = eventually(|| async {
         let r = app
             .client
             .get(&url)
@@ -474,16 +453,17 @@ async fn an_asset_gets_a_fresh_url_for_its_owner_only() {
             .await
             .unwrap();
         if r.status() == 200 {
-            fresh = Some(r.json::<serde_json::Value>().await.unwrap());
-            break;
+            Some(r.json::<serde_json::Value>().await.unwrap())
+        } else {
+            assert_eq!(
+                r.status(),
+                503,
+                "only 'not stored yet' may precede the answer"
+            );
+            None
         }
-        assert_eq!(
-            r.status(),
-            503,
-            "only 'not stored yet' may precede the answer"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     let fresh = fresh.expect("the asset became available");
     assert_eq!(fresh["class"], "tts_output");
     let fetched = reqwest::get(fresh["audio_url"].as_str().unwrap())

@@ -334,34 +334,7 @@ mod tests {
 
     /// Decodes with symphonia, failing on any decode error; returns the sample frames.
     fn symphonia_decode(bytes: &[u8]) -> u64 {
-        use symphonia::core::codecs::DecoderOptions;
-        use symphonia::core::formats::FormatOptions;
-        use symphonia::core::io::MediaSourceStream;
-        use symphonia::core::meta::MetadataOptions;
-        use symphonia::core::probe::Hint;
-        let mss = MediaSourceStream::new(
-            Box::new(std::io::Cursor::new(bytes.to_vec())),
-            Default::default(),
-        );
-        let mut hint = Hint::new();
-        hint.with_extension("mp3");
-        let fmt = FormatOptions {
-            enable_gapless: false,
-            ..Default::default()
-        };
-        let mut reader = symphonia::default::get_probe()
-            .format(&hint, mss, &fmt, &MetadataOptions::default())
-            .unwrap()
-            .format;
-        let track = reader.default_track().unwrap();
-        let mut decoder = symphonia::default::get_codecs()
-            .make(&track.codec_params, &DecoderOptions::default())
-            .unwrap();
-        let mut frames = 0;
-        while let Ok(packet) = reader.next_packet() {
-            frames += decoder.decode(&packet).unwrap().frames() as u64;
-        }
-        frames
+        indox_audio::reference::mp3_decoded_frames(bytes).unwrap()
     }
 
     #[test]
