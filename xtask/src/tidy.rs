@@ -11,7 +11,7 @@ use std::process::Command;
 use anyhow::{bail, Context};
 
 /// Crates that must stay free of IO.
-pub const DOMAIN_CRATES: [&str; 9] = [
+pub const DOMAIN_CRATES: [&str; 10] = [
     "indox-core",
     "indox-accounts",
     "indox-billing",
@@ -21,6 +21,7 @@ pub const DOMAIN_CRATES: [&str; 9] = [
     "indox-idempotency",
     "indox-voice",
     "indox-audio",
+    "indox-webhooks",
 ];
 
 /// What no domain crate may depend on (directly; internal crates are checked themselves).

@@ -3,9 +3,11 @@
 pub mod error;
 pub mod ports;
 pub mod retry;
+pub mod runner;
 pub mod status;
 
 pub use error::JobError;
-pub use ports::{Task, TaskQueue};
+pub use ports::{DeadTask, Task, TaskQueue, TaskSignal};
 pub use retry::RetryPolicy;
+pub use runner::{Outcome, Runner, TaskFailure, TaskHandler};
 pub use status::JobStatus;

@@ -32,4 +32,30 @@ pub trait TaskQueue: Send + Sync {
 
     /// Records a failure; `retry_in = None` moves the task to the dead state.
     async fn fail(&self, id: i64, error: &str, retry_in: Option<Duration>) -> Result<(), JobError>;
+
+    /// The dead tasks, newest first, at most `limit`.
+    async fn dead(&self, limit: i64) -> Result<Vec<DeadTask>, JobError>;
+
+    /// Puts a dead task back in the queue to run at once with a fresh attempt count;
+    /// `false` when there is no dead task with this id.
+    async fn retry_dead(&self, id: i64) -> Result<bool, JobError>;
+}
+
+/// A task that used up its attempts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadTask {
+    pub id: i64,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+/// Wakes the runner when a task is enqueued (Postgres `LISTEN/NOTIFY`), so it need not
+/// poll fast.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait TaskSignal: Send + Sync {
+    /// Returns when a task may be waiting, or after `timeout`, whichever comes first.
+    async fn wait(&self, timeout: std::time::Duration);
 }

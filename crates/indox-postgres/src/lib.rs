@@ -10,6 +10,7 @@ mod assets;
 mod idempotency;
 mod ledger;
 mod models;
+pub mod signal;
 mod tasks;
 
 #[cfg(feature = "test-support")]
@@ -17,6 +18,7 @@ pub mod test_support;
 
 pub use assets::MIRROR_LEASE_SECONDS;
 pub use error::PgError;
+pub use signal::PgTaskSignal;
 pub use store::{
     connect, migrate, PgConfig, PgStore, DEFAULT_IDEMPOTENCY_LOCK_TIMEOUT, MIGRATIONS,
 };

@@ -5,7 +5,7 @@ use chrono::Duration;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Int4, Int8, Jsonb, Text};
 use diesel_async::RunQueryDsl;
-use indox_jobs::{JobError, Task, TaskQueue};
+use indox_jobs::{DeadTask, JobError, Task, TaskQueue};
 
 use crate::schema::tasks;
 use crate::{truncate_chars, PgError, PgStore};
@@ -116,5 +116,53 @@ impl TaskQueue for PgStore {
             tracing::debug!(task_id = id, "failed a task that no longer exists");
         }
         Ok(())
+    }
+
+    async fn dead(&self, limit: i64) -> Result<Vec<DeadTask>, JobError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<(i64, String, serde_json::Value, i32, Option<String>)> = tasks::table
+            .filter(tasks::state.eq("dead"))
+            .order(tasks::id.desc())
+            .limit(limit.max(0))
+            .select((
+                tasks::id,
+                tasks::kind,
+                tasks::payload,
+                tasks::attempts,
+                tasks::last_error,
+            ))
+            .load(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, kind, payload, attempts, last_error)| DeadTask {
+                id,
+                kind,
+                payload,
+                attempts: u32::try_from(attempts).unwrap_or(0),
+                last_error,
+            })
+            .collect())
+    }
+
+    async fn retry_dead(&self, id: i64) -> Result<bool, JobError> {
+        let mut conn = self.conn().await?;
+        let updated = diesel::sql_query(
+            "UPDATE tasks SET state = 'queued', attempts = 0, run_at = now(), locked_until = NULL \
+             WHERE id = $1 AND state = 'dead'",
+        )
+        .bind::<Int8, _>(id)
+        .execute(&mut conn)
+        .await
+        .map_err(PgError::from)?;
+        if updated == 1 {
+            // Wake idle runners as an insert would.
+            diesel::sql_query("SELECT pg_notify('indox_tasks', 'retry')")
+                .execute(&mut conn)
+                .await
+                .map_err(PgError::from)?;
+        }
+        Ok(updated == 1)
     }
 }

@@ -22,7 +22,9 @@ const USAGE: &str = "usage:
   indox admin create-key --account ID [--label LABEL]
   indox admin top-up --account ID --amount USD [--note TEXT]
   indox admin revoke-key --key-id KEY_ID
-  indox admin set-markup --account ID (--markup RATE | --default)";
+  indox admin set-markup --account ID (--markup RATE | --default)
+  indox admin dead-tasks [--limit N]  list background tasks that used up their attempts
+  indox admin retry-task --id ID      put a dead task back in the queue";
 
 fn init_logs(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -139,6 +141,7 @@ async fn admin(cmd: Option<&str>, flags: Flags) -> anyhow::Result<()> {
         max_connections: 2,
     })
     .await?;
+    let queue: Arc<dyn indox_jobs::TaskQueue> = Arc::new(pg.clone());
     let repo: Arc<dyn AccountRepository> = Arc::new(pg);
     let auth = Authenticator::new(repo.clone());
     match cmd {
@@ -195,6 +198,35 @@ async fn admin(cmd: Option<&str>, flags: Flags) -> anyhow::Result<()> {
                 acct.markup_rate
                     .map_or("default".to_owned(), |m| m.to_string())
             );
+        }
+        Some("dead-tasks") => {
+            let limit = flags
+                .get("--limit")
+                .map(str::parse)
+                .transpose()
+                .map_err(|_| anyhow!("--limit takes a number"))?
+                .unwrap_or(50);
+            for t in queue.dead(limit).await? {
+                println!(
+                    "{}\t{}\tattempts={}\t{}\t{}",
+                    t.id,
+                    t.kind,
+                    t.attempts,
+                    t.last_error.unwrap_or_default(),
+                    t.payload
+                );
+            }
+        }
+        Some("retry-task") => {
+            let id: i64 = flags
+                .required("--id")?
+                .parse()
+                .map_err(|_| anyhow!("--id takes a task id"))?;
+            if queue.retry_dead(id).await? {
+                println!("REQUEUED={id}");
+            } else {
+                bail!("no dead task with id {id}");
+            }
         }
         _ => bail!("unknown admin command\n{USAGE}"),
     }

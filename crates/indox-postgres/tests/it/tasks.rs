@@ -1,6 +1,7 @@
 //! The task queue: claim, skip-locked, lease expiry, retry and dead tasks.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::Duration;
 use indox_jobs::TaskQueue;
@@ -162,4 +163,71 @@ async fn failures_retry_then_die() {
         .await
         .unwrap()
         .is_none());
+}
+
+#[tokio::test]
+async fn dead_tasks_can_be_listed_and_retried() {
+    let (_db, store) = setup().await;
+    let id = store
+        .enqueue("doomed", serde_json::json!({"n": 1}))
+        .await
+        .unwrap();
+    let t = store
+        .claim(&["doomed".to_owned()], chrono::Duration::seconds(30))
+        .await
+        .unwrap()
+        .unwrap();
+    store.fail(t.id, "broken for good", None).await.unwrap();
+    let dead = store.dead(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (
+            dead[0].id,
+            dead[0].kind.as_str(),
+            dead[0].last_error.as_deref()
+        ),
+        (id, "doomed", Some("broken for good"))
+    );
+    assert!(store
+        .claim(&["doomed".to_owned()], chrono::Duration::seconds(30))
+        .await
+        .unwrap()
+        .is_none());
+
+    assert!(store.retry_dead(id).await.unwrap());
+    assert!(
+        !store.retry_dead(id).await.unwrap(),
+        "only dead tasks are retried"
+    );
+    assert!(store.dead(10).await.unwrap().is_empty());
+    let again = store
+        .claim(&["doomed".to_owned()], chrono::Duration::seconds(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.id, again.attempts), (id, 0));
+}
+
+#[tokio::test]
+async fn an_insert_wakes_a_waiting_runner() {
+    use indox_jobs::TaskSignal;
+    let (db, store) = setup().await;
+    let signal = indox_postgres::PgTaskSignal::start(db.url.clone());
+    // Drain the permit the listener gives when it (re)connects, then wait for a real one.
+    signal.wait(std::time::Duration::from_millis(500)).await;
+    let woke = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let w = woke.clone();
+    let s2 = signal.clone();
+    let waiter = tokio::spawn(async move {
+        // A long timeout: the test asserts on the wake-up, not on time.
+        s2.wait(std::time::Duration::from_secs(30)).await;
+        w.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    store.enqueue("wake", serde_json::json!({})).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(20), waiter)
+        .await
+        .expect("woken by the insert")
+        .unwrap();
+    assert!(woke.load(std::sync::atomic::Ordering::SeqCst));
 }
