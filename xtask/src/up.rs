@@ -90,6 +90,15 @@ pub fn run_up(args: &[String]) -> anyhow::Result<()> {
     }
     envs.push(("DATABASE_URL", database_url));
     envs.push(("INDOX_BIND", format!("127.0.0.1:{port}")));
+    if std::env::var("INDOX_EGRESS_ALLOWLIST").is_err() {
+        // The local stack's media and storage live on loopback.
+        envs.push(("INDOX_EGRESS_ALLOWLIST", "127.0.0.0/8,::1/128".into()));
+    }
+    if std::env::var("RESEMBLE_API_KEY").map_or(true, |k| k.trim().is_empty()) {
+        // The simulator signs its job webhooks with its default secret.
+        envs.push(("INDOX_PUBLIC_URL", format!("http://127.0.0.1:{port}")));
+        envs.push(("RESEMBLE_WEBHOOK_SECRET", "sim-callback-secret".into()));
+    }
 
     let indox = root.join("target").join(profile).join("indox");
     let with_env = |args: &[&str]| {

@@ -9,6 +9,15 @@ pub enum JobError {
     /// A status change the state machine forbids.
     #[error("a job cannot move from {from} to {to}")]
     InvalidTransition { from: JobStatus, to: JobStatus },
+    /// The account cannot cover the job's hold.
+    #[error("insufficient balance: {required} needed, {available} available")]
+    InsufficientFunds {
+        required: rust_decimal::Decimal,
+        available: rust_decimal::Decimal,
+    },
+    /// The job store refused the charge (already billed, hold not open).
+    #[error("billing refused: {0}")]
+    Billing(String),
     /// The queue store failed.
     #[error("task queue unavailable: {0}")]
     Store(String),

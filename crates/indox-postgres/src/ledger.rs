@@ -120,7 +120,7 @@ UPDATE idempotency_keys
 SET state = 'completed', response_status = $3, response_body = $4, completed_at = now()
 WHERE account_id = $1 AND key = $2 AND state = 'in_flight'";
 
-const PLACE_HOLD_SQL: &str = "\
+pub(crate) const PLACE_HOLD_SQL: &str = "\
 WITH acct AS (
     UPDATE accounts SET held = held + $2
     WHERE id = $1 AND balance - held >= $2
@@ -135,7 +135,7 @@ WITH acct AS (
 )
 SELECT count(*) AS n FROM h";
 
-const RELEASE_HOLD_SQL: &str = "\
+pub(crate) const RELEASE_HOLD_SQL: &str = "\
 WITH h AS (
     UPDATE holds SET state = 'released', resolved_at = now()
     WHERE id = $1 AND state = 'open'
@@ -151,7 +151,7 @@ WITH h AS (
 SELECT count(*) AS n FROM acct";
 
 /// The charge statement (with or without a hold); `Domain` errors say why nothing was written.
-async fn write_charge(
+pub(crate) async fn write_charge(
     conn: &mut AsyncPgConnection,
     c: &NewCharge,
     hold: Option<HoldId>,
@@ -209,7 +209,7 @@ async fn write_charge(
 }
 
 /// Why a conditional debit of `required` matched no row: no account, or not enough money.
-async fn refusal(
+pub(crate) async fn refusal(
     conn: &mut AsyncPgConnection,
     account: AccountId,
     required: Decimal,

@@ -8,6 +8,7 @@ pub mod store;
 mod accounts;
 mod assets;
 mod idempotency;
+mod jobs;
 mod ledger;
 mod models;
 pub mod signal;

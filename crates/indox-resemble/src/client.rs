@@ -9,7 +9,8 @@ use bytes::Bytes;
 use chrono::NaiveDate;
 use futures_util::{stream, StreamExt as _};
 use indox_voice::{
-    ByteStream, Synthesis, SynthesisRequest, UpstreamError, VoicePage, VoiceUpstream,
+    AsyncOp, ByteStream, Synthesis, SynthesisRequest, UpstreamError, UpstreamJob, VoicePage,
+    VoiceUpstream,
 };
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{RequestBuilder, Response};
@@ -280,6 +281,30 @@ impl VoiceUpstream for ResembleClient {
         end: NaiveDate,
     ) -> Result<BTreeMap<String, Decimal>, UpstreamError> {
         Ok(self.fetch_billing_usage(start, end).await?)
+    }
+
+    async fn create_job(
+        &self,
+        op: AsyncOp,
+        media_url: &str,
+        params: &serde_json::Value,
+        callback_url: Option<String>,
+    ) -> Result<String, UpstreamError> {
+        let body = crate::jobs::create_body(op, media_url, params, callback_url.as_deref());
+        let req = self
+            .http
+            .post(format!("{}/{}", self.app_url, crate::jobs::path(op)))
+            .json(&body);
+        let (status, body) = self.send_json(req).await?;
+        Ok(crate::jobs::parse_created(status, &body)?)
+    }
+
+    async fn get_job(&self, op: AsyncOp, id: &str) -> Result<UpstreamJob, UpstreamError> {
+        let req = self
+            .http
+            .get(format!("{}/{}/{}", self.app_url, crate::jobs::path(op), id));
+        let (status, body) = self.send_json(req).await?;
+        Ok(crate::jobs::parse_job(op, status, &body)?)
     }
 }
 

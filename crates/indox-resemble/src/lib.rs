@@ -4,6 +4,7 @@
 mod client;
 mod config;
 pub mod error;
+pub mod jobs;
 pub mod parse;
 
 pub use client::ResembleClient;

@@ -33,8 +33,23 @@ pub struct Settings {
     pub s3_create_bucket: bool,
     /// Whether the background mirror retrier runs in this process.
     pub run_mirror_worker: bool,
+    /// Whether this process runs the job task runner (submit, poll).
+    pub run_job_runner: bool,
     /// How often the mirror retrier looks for work.
     pub mirror_interval: Duration,
+    /// Networks the gateway may fetch from or post to although they are not public
+    /// (`127.0.0.0/8,::1/128` for the local stack and tests; empty in production).
+    pub egress_allowlist: String,
+    /// Largest input media the gateway fetches for a job.
+    pub max_input_bytes: u64,
+    /// This gateway's public base URL (e.g. `https://api.indoxhub.com`), for the provider
+    /// webhook; without it jobs finish through polling only.
+    pub public_url: Option<String>,
+    /// The shared secret of provider webhooks (`X-Resemble-Signature`); without it the
+    /// webhook endpoint refuses every delivery.
+    pub webhook_secret: Option<String>,
+    /// How often a running job is polled when no webhook arrives.
+    pub job_poll_interval: chrono::Duration,
     /// Open holds older than this are released by the housekeeping loop.
     pub hold_ttl: chrono::Duration,
     /// actix worker threads (0 = one per core).
@@ -117,7 +132,16 @@ impl Settings {
             price_book_path: var("INDOX_PRICE_BOOK"),
             s3_create_bucket: parsed("S3_CREATE_BUCKET", false)?,
             run_mirror_worker: parsed("INDOX_MIRROR_WORKER", true)?,
+            run_job_runner: parsed("INDOX_JOB_RUNNER", true)?,
             mirror_interval: Duration::from_millis(parsed("INDOX_MIRROR_INTERVAL_MS", 5_000u64)?),
+            egress_allowlist: var_or("INDOX_EGRESS_ALLOWLIST", ""),
+            max_input_bytes: parsed("INDOX_MAX_INPUT_BYTES", 50 * 1024 * 1024u64)?,
+            public_url: var("INDOX_PUBLIC_URL"),
+            webhook_secret: var("RESEMBLE_WEBHOOK_SECRET"),
+            job_poll_interval: chrono::Duration::milliseconds(parsed(
+                "INDOX_JOB_POLL_MS",
+                5_000i64,
+            )?),
             hold_ttl: chrono::Duration::seconds(parsed("INDOX_HOLD_TTL_SECS", 3600i64)?),
             workers: parsed("INDOX_WORKERS", 0usize)?,
             max_json_bytes: parsed("INDOX_MAX_JSON_BYTES", 64 * 1024usize)?,

@@ -109,6 +109,29 @@ impl Application {
         };
         let markup = MarkupPolicy::new(settings.markup_default)?;
         let store = Arc::new(pg.clone());
+        let egress = Arc::new(
+            indox_egress::EgressPolicy::new().with_allowlist(
+                indox_egress::Allowlist::parse(&settings.egress_allowlist)
+                    .context("INDOX_EGRESS_ALLOWLIST")?,
+            ),
+        );
+        let egress_client =
+            indox_egress::safe_client(egress.clone(), indox_egress::ClientConfig::default())
+                .context("building the egress client")?;
+        let (job_events, _) = tokio::sync::broadcast::channel(1024);
+        {
+            // Completions in other gateway processes reach this one's long-polls.
+            let tx = job_events.clone();
+            indox_postgres::signal::listen(
+                settings.postgres.url.clone(),
+                "indox_jobs",
+                move |payload| {
+                    if let Some(id) = payload.and_then(|p| uuid::Uuid::parse_str(&p).ok()) {
+                        let _ = tx.send(id);
+                    }
+                },
+            );
+        }
         let state = AppState {
             auth: Authenticator::new(store.clone()),
             limiter: Arc::new(RateLimiter::new(
@@ -121,8 +144,24 @@ impl Application {
             upstream: Arc::new(upstream),
             objects: s3.clone(),
             assets: store.clone(),
-            confirmations: crate::app::assets::Confirmations::start(store),
+            confirmations: crate::app::assets::Confirmations::start(store.clone()),
             clock,
+            jobs: store.clone(),
+            egress,
+            egress_client,
+            max_input_bytes: settings.max_input_bytes,
+            job_events,
+            webhook_url: settings.public_url.as_ref().map(|u| {
+                format!(
+                    "{}/api/v1/resemble/webhooks/resemble",
+                    u.trim_end_matches('/')
+                )
+            }),
+            webhook_secret: settings
+                .webhook_secret
+                .as_ref()
+                .map(|s| s.as_bytes().to_vec()),
+            job_poll_interval: settings.job_poll_interval,
             presign_ttl: settings.presign_ttl,
             max_body_bytes: settings.max_json_bytes,
             probes: vec![
@@ -156,6 +195,20 @@ impl Application {
                 settings.hold_ttl,
                 std::time::Duration::from_secs(60),
             ));
+        }
+        if settings.run_job_runner {
+            let mut runner = indox_jobs::Runner::new(
+                Arc::new(pg.clone()),
+                indox_jobs::RetryPolicy::default(),
+                chrono::Duration::seconds(120),
+            );
+            for (kind, handler) in crate::app::jobs::handlers(&state) {
+                runner = runner.register(kind, handler);
+            }
+            let signal = Arc::new(indox_postgres::PgTaskSignal::start(
+                settings.postgres.url.clone(),
+            ));
+            tokio::spawn(runner.run(signal, std::time::Duration::from_secs(2)));
         }
         Ok(Self {
             port,

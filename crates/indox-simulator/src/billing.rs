@@ -1,5 +1,7 @@
-//! `GET /api/v2/account/billing_usage`: seconds of audio served per inclusive UTC date range,
-//! as decimal strings with 3 decimals, scaled by the `report_factor` test knob.
+//! `GET /api/v2/account/billing_usage`: seconds of audio served (`synth`) and processed by
+//! async jobs (`stt`, `detect`, `enhance`, `edit`, `watermark`, `identity`) per inclusive UTC
+//! date range, as decimal strings with 3 decimals, scaled by the `report_factor` test knob.
+//! `synth` and `detect` are always present; other units only once they have usage.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
@@ -36,13 +38,13 @@ pub async fn usage(req: HttpRequest, state: web::Data<SimState>) -> Result<HttpR
     }
     let factor = state.knobs().report_factor;
     let synth = state.billed_between(start, end) * factor;
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "items": {
-            "synth": format_seconds(synth),
-            "detect": format_seconds(0.0),
-        }
-    })))
+    let mut items = serde_json::Map::new();
+    items.insert("synth".to_owned(), json!(format_seconds(synth)));
+    items.insert("detect".to_owned(), json!(format_seconds(0.0)));
+    for (unit, seconds) in state.units_between(start, end) {
+        items.insert(unit, json!(format_seconds(seconds * factor)));
+    }
+    Ok(HttpResponse::Ok().json(json!({"success": true, "items": items})))
 }
 
 #[cfg(test)]

@@ -25,6 +25,15 @@ pub enum SimError {
     /// Synthesis with an unknown voice: 404 `{"success":false,"message":"Voice not found"}`.
     #[error("Voice not found")]
     VoiceNotFound,
+    /// A job lookup failed: 404 `{"success":false,<key>:<message>}` (the key differs per
+    /// endpoint: `error` for speech-to-text and watermark, `message` elsewhere).
+    #[error("{message}")]
+    JobNotFound {
+        /// `"error"` or `"message"`.
+        key: &'static str,
+        /// E.g. `"Transcript not found"`.
+        message: &'static str,
+    },
     /// Unknown route: 404 `{"success":false,"message":..}`.
     #[error("No route for {0}")]
     NoRoute(String),
@@ -56,7 +65,10 @@ impl ResponseError for SimError {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::ItemNotFound | Self::VoiceNotFound | Self::NoRoute(_) => StatusCode::NOT_FOUND,
+            Self::ItemNotFound
+            | Self::VoiceNotFound
+            | Self::NoRoute(_)
+            | Self::JobNotFound { .. } => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -81,6 +93,12 @@ impl ResponseError for SimError {
                 })
             }
             Self::ItemNotFound => json!({"success": false, "item": null, "message": message}),
+            Self::JobNotFound { key, .. } => {
+                let mut body = serde_json::Map::new();
+                body.insert("success".to_owned(), json!(false));
+                body.insert((*key).to_owned(), json!(message));
+                serde_json::Value::Object(body)
+            }
             _ => json!({"success": false, "message": message}),
         };
         HttpResponse::build(self.status_code()).json(body)

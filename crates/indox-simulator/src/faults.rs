@@ -62,7 +62,9 @@ fn error_response(status: u16, message: &str) -> HttpResponse {
 /// Decides latency, injected faults and statistics for a request.
 pub fn plan(req: &ServiceRequest, state: &SimState) -> Plan {
     let pattern = req.match_pattern();
-    let is_control = req.path().starts_with("/_sim");
+    // `/_sim` control calls and `/_media` downloads (the simulator's own signed-URL stand-in)
+    // are never faulted nor counted.
+    let is_control = req.path().starts_with("/_sim") || req.path().starts_with("/_media");
     let Some(pattern) = pattern.filter(|_| !is_control) else {
         let route = (!is_control).then(|| format!("{} (unmatched)", req.method()));
         return Plan {
@@ -108,6 +110,9 @@ pub struct KnobUpdate {
     stream_chunk_delay_ms: Option<u64>,
     /// `0` turns the rate limit off.
     rate_limit_per_sec: Option<u32>,
+    job_delay_ms: Option<u64>,
+    job_failure_rate: Option<f64>,
+    drop_callbacks: Option<bool>,
 }
 
 fn knobs_json(k: &Knobs) -> serde_json::Value {
@@ -118,6 +123,9 @@ fn knobs_json(k: &Knobs) -> serde_json::Value {
         "report_factor": k.report_factor,
         "stream_chunk_delay_ms": k.stream_chunk_delay.as_millis() as u64,
         "rate_limit_per_sec": k.rate_limit_per_sec,
+        "job_delay_ms": k.job_delay.as_millis() as u64,
+        "job_failure_rate": k.job_failure_rate,
+        "drop_callbacks": k.drop_callbacks,
     })
 }
 
@@ -135,6 +143,7 @@ fn check_rate(name: &'static str, v: Option<f64>) -> Result<(), SimError> {
 pub fn apply(state: &SimState, u: &KnobUpdate) -> Result<Knobs, SimError> {
     check_rate("error_rate_5xx", u.error_rate_5xx)?;
     check_rate("error_rate_429", u.error_rate_429)?;
+    check_rate("job_failure_rate", u.job_failure_rate)?;
     if let Some(f) = u.report_factor {
         if !f.is_finite() || f < 0.0 {
             return Err(SimError::field(
@@ -161,6 +170,15 @@ pub fn apply(state: &SimState, u: &KnobUpdate) -> Result<Knobs, SimError> {
         }
         if let Some(l) = u.rate_limit_per_sec {
             k.rate_limit_per_sec = (l > 0).then_some(l);
+        }
+        if let Some(ms) = u.job_delay_ms {
+            k.job_delay = Duration::from_millis(ms);
+        }
+        if let Some(r) = u.job_failure_rate {
+            k.job_failure_rate = r;
+        }
+        if let Some(d) = u.drop_callbacks {
+            k.drop_callbacks = d;
         }
     }))
 }
@@ -215,6 +233,9 @@ mod tests {
             report_factor: 1.0,
             stream_chunk_delay: Duration::ZERO,
             rate_limit_per_sec: None,
+            job_delay: Duration::ZERO,
+            job_failure_rate: 0.0,
+            drop_callbacks: false,
         }
     }
 

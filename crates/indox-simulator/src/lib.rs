@@ -5,6 +5,7 @@ pub mod auth;
 pub mod billing;
 pub mod error;
 pub mod faults;
+pub mod jobs;
 pub mod state;
 pub mod tts;
 pub mod voices;
@@ -40,6 +41,19 @@ pub struct SimConfig {
     pub rate_limit_per_sec: Option<u32>,
     /// actix worker threads (default 2).
     pub workers: usize,
+    /// Async jobs stay `pending` this long, then `processing` this long, then finish
+    /// (default 200 ms).
+    pub job_delay: Duration,
+    /// Fraction of new async jobs that end `failed` (default 0).
+    pub job_failure_rate: f64,
+    /// Send no job callbacks at all (default false).
+    pub drop_callbacks: bool,
+    /// Secret for the test-only `X-Resemble-Signature` header on callbacks
+    /// (default `"sim-callback-secret"`).
+    pub callback_secret: String,
+    /// Accept loopback/private/link-local (and plain `http`) media and callback URLs.
+    /// The real API refuses them; default true so local tests can serve from 127.0.0.1.
+    pub allow_private_urls: bool,
 }
 
 impl Default for SimConfig {
@@ -54,6 +68,11 @@ impl Default for SimConfig {
             stream_chunk_delay: Duration::from_millis(5),
             rate_limit_per_sec: None,
             workers: 2,
+            job_delay: Duration::from_millis(200),
+            job_failure_rate: 0.0,
+            drop_callbacks: false,
+            callback_secret: "sim-callback-secret".to_owned(),
+            allow_private_urls: true,
         }
     }
 }
@@ -105,8 +124,45 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v2")
                 .route("/voices", web::get().to(voices::list))
                 .route("/voices/{uuid}", web::get().to(voices::get))
-                .route("/account/billing_usage", web::get().to(billing::usage)),
+                .route("/account/billing_usage", web::get().to(billing::usage))
+                .route("/secure_uploads", web::post().to(jobs::api::secure_upload))
+                .route("/speech-to-text", web::post().to(jobs::api::stt_create))
+                .route("/speech-to-text/{uuid}", web::get().to(jobs::api::stt_get))
+                .route(
+                    "/audio_enhancements",
+                    web::post().to(jobs::api::enhance_create),
+                )
+                .route(
+                    "/audio_enhancements/{uuid}",
+                    web::get().to(jobs::api::enhance_get),
+                )
+                .route("/edit", web::post().to(jobs::api::edit_create))
+                .route("/edit/{uuid}", web::get().to(jobs::api::edit_get))
+                .route("/detect", web::post().to(jobs::api::detect_create))
+                .route("/detect/{uuid}", web::get().to(jobs::api::detect_get))
+                .route(
+                    "/intelligence",
+                    web::post().to(jobs::api::intelligence_create),
+                )
+                .route(
+                    "/intelligences/{uuid}",
+                    web::get().to(jobs::api::intelligence_get),
+                )
+                .route(
+                    "/watermark/{op}",
+                    web::post().to(jobs::api::watermark_create),
+                )
+                .route(
+                    "/watermark/{op}/{uuid}/result",
+                    web::get().to(jobs::api::watermark_get),
+                )
+                .route("/identity", web::post().to(jobs::api::identity_create))
+                .route(
+                    "/identity/search",
+                    web::post().to(jobs::api::identity_search),
+                ),
         )
+        .route("/_media/{id}", web::get().to(jobs::api::media_get))
         .service(
             web::scope("/_sim")
                 .route("/faults", web::post().to(faults::update))
@@ -133,6 +189,12 @@ pub async fn start(
 ) -> std::io::Result<SimHandle> {
     let addr = listener.local_addr()?;
     let state = Arc::new(SimState::new(&config));
+    let own = if addr.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    state.set_base_url(format!("http://{own}"));
     let data = web::Data::from(Arc::clone(&state));
     let server = HttpServer::new(move || {
         App::new()

@@ -5,9 +5,12 @@ use std::time::Duration;
 use indox_simulator::SimConfig;
 
 const USAGE: &str = "usage: indox-simulator [--port N] [--api-key K] [--latency-ms N] \
-[--error-rate-5xx F] [--error-rate-429 F] [--seed N] [--rate-limit N]\n\
+[--error-rate-5xx F] [--error-rate-429 F] [--seed N] [--rate-limit N] [--job-delay-ms N] \
+[--job-failure-rate F] [--drop-callbacks true|false] [--callback-secret S] \
+[--allow-private-urls true|false]\n\
 env fallbacks: SIM_PORT SIM_API_KEY SIM_LATENCY_MS SIM_ERROR_RATE_5XX SIM_ERROR_RATE_429 \
-SIM_SEED SIM_RATE_LIMIT";
+SIM_SEED SIM_RATE_LIMIT SIM_JOB_DELAY_MS SIM_JOB_FAILURE_RATE SIM_DROP_CALLBACKS \
+SIM_CALLBACK_SECRET SIM_ALLOW_PRIVATE_URLS";
 
 #[derive(Debug)]
 struct Args {
@@ -31,6 +34,11 @@ fn parse_args(argv: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
         ("--error-rate-429", "SIM_ERROR_RATE_429"),
         ("--seed", "SIM_SEED"),
         ("--rate-limit", "SIM_RATE_LIMIT"),
+        ("--job-delay-ms", "SIM_JOB_DELAY_MS"),
+        ("--job-failure-rate", "SIM_JOB_FAILURE_RATE"),
+        ("--drop-callbacks", "SIM_DROP_CALLBACKS"),
+        ("--callback-secret", "SIM_CALLBACK_SECRET"),
+        ("--allow-private-urls", "SIM_ALLOW_PRIVATE_URLS"),
     ];
     for (flag, var) in flags {
         if let Some(v) = env(var) {
@@ -72,6 +80,7 @@ fn parse_args(argv: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
     for (flag, slot) in [
         ("--error-rate-5xx", &mut config.error_rate_5xx),
         ("--error-rate-429", &mut config.error_rate_429),
+        ("--job-failure-rate", &mut config.job_failure_rate),
     ] {
         if let Some(v) = values.get(flag) {
             let rate: f64 = parse(flag, v)?;
@@ -87,6 +96,18 @@ fn parse_args(argv: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
     if let Some(v) = values.get("--rate-limit") {
         let n: u32 = parse("--rate-limit", v)?;
         config.rate_limit_per_sec = (n > 0).then_some(n);
+    }
+    if let Some(v) = values.get("--job-delay-ms") {
+        config.job_delay = Duration::from_millis(parse("--job-delay-ms", v)?);
+    }
+    if let Some(v) = values.get("--drop-callbacks") {
+        config.drop_callbacks = parse("--drop-callbacks", v)?;
+    }
+    if let Some(v) = values.get("--callback-secret") {
+        config.callback_secret = v.clone();
+    }
+    if let Some(v) = values.get("--allow-private-urls") {
+        config.allow_private_urls = parse("--allow-private-urls", v)?;
     }
     Ok(Args { port, config })
 }
@@ -186,5 +207,27 @@ mod tests {
         assert!(parse_args(&argv(&["--bogus"]), |_| None).is_err());
         assert!(parse_args(&argv(&["--port"]), |_| None).is_err());
         assert!(parse_args(&argv(&["--error-rate-5xx", "2"]), |_| None).is_err());
+        assert!(parse_args(&argv(&["--drop-callbacks", "maybe"]), |_| None).is_err());
+    }
+
+    #[test]
+    fn job_flags() {
+        let a = parse_args(
+            &argv(&[
+                "--job-delay-ms=7",
+                "--job-failure-rate",
+                "0.5",
+                "--drop-callbacks=true",
+                "--callback-secret",
+                "s3",
+                "--allow-private-urls=false",
+            ]),
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(a.config.job_delay, Duration::from_millis(7));
+        assert_eq!(a.config.job_failure_rate, 0.5);
+        assert!(a.config.drop_callbacks && !a.config.allow_private_urls);
+        assert_eq!(a.config.callback_secret, "s3");
     }
 }

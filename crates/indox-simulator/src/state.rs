@@ -27,6 +27,12 @@ pub struct Knobs {
     pub stream_chunk_delay: Duration,
     /// Requests per second per key; `None` = unlimited.
     pub rate_limit_per_sec: Option<u32>,
+    /// How long an async job stays in each non-terminal state (pending, then processing).
+    pub job_delay: Duration,
+    /// Fraction of new async jobs that end `failed` (drawn deterministically from the seed).
+    pub job_failure_rate: f64,
+    /// When true, terminal jobs send no callback (for testing the polling fallback).
+    pub drop_callbacks: bool,
 }
 
 /// Request counters for the real (non-`/_sim`) endpoints.
@@ -154,6 +160,17 @@ pub struct SimState {
     cache: Mutex<AudioCache>,
     rate_windows: Mutex<HashMap<String, (u64, u32)>>,
     fault_counter: AtomicU64,
+    /// Seconds processed per (UTC day, unit) for the async-job units (`stt`, `detect`, ...).
+    unit_billing: Mutex<BTreeMap<NaiveDate, BTreeMap<String, f64>>>,
+    /// Async jobs, stored media and identities.
+    pub jobs: crate::jobs::JobStore,
+    /// Secret for the test-only `X-Resemble-Signature` callback header.
+    pub callback_secret: String,
+    /// Whether media and callback URLs may point at loopback/private hosts (and use `http`).
+    pub allow_private_urls: bool,
+    /// HTTP client for fetching media and delivering callbacks.
+    pub http: reqwest::Client,
+    base_url: std::sync::OnceLock<String>,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it.
@@ -174,13 +191,68 @@ impl SimState {
                 report_factor: config.report_factor,
                 stream_chunk_delay: config.stream_chunk_delay,
                 rate_limit_per_sec: config.rate_limit_per_sec,
+                job_delay: config.job_delay,
+                job_failure_rate: config.job_failure_rate,
+                drop_callbacks: config.drop_callbacks,
             }),
             stats: Mutex::new(SimStats::default()),
             billing: Mutex::new(BTreeMap::new()),
             cache: Mutex::new(AudioCache::default()),
             rate_windows: Mutex::new(HashMap::new()),
             fault_counter: AtomicU64::new(0),
+            unit_billing: Mutex::new(BTreeMap::new()),
+            jobs: crate::jobs::JobStore::default(),
+            callback_secret: config.callback_secret.clone(),
+            allow_private_urls: config.allow_private_urls,
+            http: reqwest::Client::builder()
+                .timeout(crate::jobs::media::FETCH_TIMEOUT)
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap_or_default(),
+            base_url: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Records the simulator's own base URL (`http://127.0.0.1:PORT`); first call wins.
+    pub fn set_base_url(&self, url: String) {
+        let _ = self.base_url.set(url);
+    }
+
+    /// The simulator's own base URL (empty before [`SimState::set_base_url`]).
+    pub fn base_url(&self) -> &str {
+        self.base_url.get().map(String::as_str).unwrap_or("")
+    }
+
+    /// Adds processed seconds for an async-job unit on a UTC day.
+    pub fn bill_unit(&self, day: NaiveDate, unit: &str, seconds: f64) {
+        *lock(&self.unit_billing)
+            .entry(day)
+            .or_default()
+            .entry(unit.to_owned())
+            .or_default() += seconds;
+    }
+
+    /// Per-unit processed seconds over an inclusive day range (unscaled).
+    pub fn units_between(&self, start: NaiveDate, end: NaiveDate) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for (_, units) in lock(&self.unit_billing).range(start..=end) {
+            for (unit, secs) in units {
+                *out.entry(unit.clone()).or_insert(0.0) += *secs;
+            }
+        }
+        out
+    }
+
+    /// Counts an outbound event (e.g. a callback attempt) under `route` and `status` in
+    /// `by_route` / `by_route_status` only: `total` and `by_status` count answered requests.
+    pub fn record_outbound(&self, route: &str, status: u16) {
+        let mut s = lock(&self.stats);
+        *s.by_route.entry(route.to_owned()).or_default() += 1;
+        *s.by_route_status
+            .entry(route.to_owned())
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
     }
 
     /// Current knobs.
@@ -255,6 +327,7 @@ impl SimState {
     pub fn reset(&self) {
         *lock(&self.stats) = SimStats::default();
         lock(&self.billing).clear();
+        lock(&self.unit_billing).clear();
         lock(&self.rate_windows).clear();
         self.fault_counter.store(0, Ordering::Relaxed);
     }

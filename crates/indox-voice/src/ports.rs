@@ -11,6 +11,25 @@ use std::collections::BTreeMap;
 
 use crate::{Synthesis, SynthesisRequest, UpstreamError, VoicePage};
 
+/// The upstream's view of an async job, normalised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamJob {
+    pub id: String,
+    /// `pending`, `processing`, `completed` or `failed`.
+    pub status: String,
+    /// The result in the gateway's shape (e.g. `transcript` and `words` for speech-to-text;
+    /// `verdict` and `score` for detection); `null` until completed.
+    pub result: serde_json::Value,
+    pub error: Option<String>,
+}
+
+/// The async operations the upstream offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsyncOp {
+    SpeechToText,
+    Detect,
+}
+
 /// A stream of audio bytes as they arrive from the upstream.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, UpstreamError>> + Send>>;
 
@@ -33,6 +52,18 @@ pub trait VoiceUpstream: Send + Sync {
     /// # Errors
     /// Failures before the first byte are returned here; later ones end the stream.
     async fn stream(&self, req: &SynthesisRequest) -> Result<ByteStream, UpstreamError>;
+
+    /// Starts an async job on media at `media_url`; returns the upstream's job id.
+    async fn create_job(
+        &self,
+        op: AsyncOp,
+        media_url: &str,
+        params: &serde_json::Value,
+        callback_url: Option<String>,
+    ) -> Result<String, UpstreamError>;
+
+    /// Reads an async job (authenticated; the source of truth over any webhook payload).
+    async fn get_job(&self, op: AsyncOp, id: &str) -> Result<UpstreamJob, UpstreamError>;
 
     /// The upstream's own usage report, seconds per unit over a date range (inclusive).
     async fn billing_usage(

@@ -1,12 +1,14 @@
 //! Application services: the use cases handlers call, written against the domain ports only.
 
 pub mod assets;
+pub mod jobs;
 pub mod maintenance;
 pub mod mirror;
 pub mod probe;
 pub mod state;
 pub mod stream;
 pub mod tts;
+pub mod webhook;
 
 pub use probe::Probe;
 pub use state::AppState;

@@ -29,6 +29,18 @@ pub struct AppState {
     pub presign_ttl: chrono::Duration,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Async jobs.
+    pub jobs: Arc<dyn indox_jobs::JobRepository>,
+    /// What the gateway may fetch from or post to, and the client that enforces it.
+    pub egress: Arc<indox_egress::EgressPolicy>,
+    pub egress_client: reqwest::Client,
+    pub max_input_bytes: u64,
+    /// Job completions, from this process and (through `LISTEN indox_jobs`) others.
+    pub job_events: tokio::sync::broadcast::Sender<uuid::Uuid>,
+    /// Where the provider should post job webhooks, if anywhere.
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<Vec<u8>>,
+    pub job_poll_interval: chrono::Duration,
     /// Dependencies checked by `/readyz`.
     pub probes: Vec<Arc<dyn Probe>>,
 }

@@ -24,6 +24,10 @@ pub struct Options {
     pub resemble_timeout: Duration,
     pub sim: SimConfig,
     pub mirror_worker: bool,
+    /// Give the simulator our webhook URL (otherwise jobs finish through polling only).
+    pub webhooks: bool,
+    pub job_poll_interval: chrono::Duration,
+    pub egress_allowlist: String,
 }
 
 impl Default for Options {
@@ -37,6 +41,9 @@ impl Default for Options {
                 ..SimConfig::default()
             },
             mirror_worker: false,
+            webhooks: true,
+            job_poll_interval: chrono::Duration::milliseconds(300),
+            egress_allowlist: "127.0.0.0/8,::1/128".into(),
         }
     }
 }
@@ -75,8 +82,14 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         .expect("simulator starts");
     let mut s3_cfg = s3.config(&bucket);
     s3_cfg.timeout = Duration::from_millis(1_500);
+    // Reserve a port so the gateway knows its own URL for the provider webhook.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let settings = Settings {
-        bind: "127.0.0.1:0".into(),
+        bind: format!("127.0.0.1:{port}"),
         postgres: PgConfig {
             url: db.url.clone(),
             max_connections: 8,
@@ -101,7 +114,13 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         price_book_path: None,
         s3_create_bucket: true,
         run_mirror_worker: opts.mirror_worker,
+        run_job_runner: true,
         mirror_interval: Duration::from_millis(100),
+        egress_allowlist: opts.egress_allowlist,
+        max_input_bytes: 10 * 1024 * 1024,
+        public_url: opts.webhooks.then(|| format!("http://127.0.0.1:{port}")),
+        webhook_secret: Some("sim-callback-secret".into()),
+        job_poll_interval: opts.job_poll_interval,
         hold_ttl: chrono::Duration::hours(1),
         workers: 2,
         max_json_bytes: 64 * 1024,

@@ -4,6 +4,7 @@ mod auth;
 mod health;
 mod helpers;
 mod idempotency;
+mod jobs;
 mod snippet;
 mod stream;
 mod tts;

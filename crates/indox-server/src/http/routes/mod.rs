@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod health;
+pub mod jobs;
 pub mod tts;
 pub mod usage;
 pub mod voices;
@@ -18,6 +19,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/resemble/tts/synthesize", web::post().to(tts::synthesize))
                 .route("/resemble/tts/stream", web::post().to(tts::stream))
                 .route("/resemble/usage/{usage_id}", web::get().to(usage::get))
-                .route("/resemble/assets/{asset_id}", web::get().to(assets::get)),
+                .route("/resemble/assets/{asset_id}", web::get().to(assets::get))
+                .route("/resemble/stt", web::post().to(jobs::submit_stt))
+                .route("/resemble/stt/{job_id}", web::get().to(jobs::get_stt))
+                .route("/resemble/detect", web::post().to(jobs::submit_detect))
+                .route("/resemble/detect/{job_id}", web::get().to(jobs::get_detect))
+                .route(
+                    "/resemble/webhooks/resemble",
+                    web::post().to(jobs::resemble_webhook),
+                ),
         );
 }

@@ -1,0 +1,458 @@
+//! Async jobs (speech-to-text, detect): submit (fetch and measure the input, hold its cost,
+//! queue it), the task handlers that send jobs upstream and poll them, finishing a job once
+//! (from the webhook or the poller), and the job view users read.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use indox_accounts::Principal;
+use indox_audio::{AudioFormat, AudioInfo};
+use indox_billing::{quantity_from_millis, NewCharge};
+use indox_core::RequestId;
+use indox_egress::EgressError;
+use indox_jobs::{Finish, Finished, Job, JobKind, NewJob, Task, TaskFailure, TaskHandler};
+use indox_retention::{AssetClass, Mirror};
+use indox_voice::{AsyncOp, UpstreamError, UpstreamJob};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::assets;
+use super::tts::{admit, BillingBlock};
+use super::AppState;
+use crate::http::{ApiError, ErrorKind};
+
+/// The upstream operation behind a job kind.
+pub fn op(kind: JobKind) -> AsyncOp {
+    match kind {
+        JobKind::Stt => AsyncOp::SpeechToText,
+        JobKind::Detect => AsyncOp::Detect,
+    }
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(
+        ErrorKind::Unprocessable {
+            code: "invalid_field",
+            field: Some(field),
+        },
+        message,
+    )
+}
+
+/// Sniffs the container of fetched media.
+fn audio_format(bytes: &[u8]) -> Option<AudioFormat> {
+    if bytes.starts_with(b"RIFF") {
+        Some(AudioFormat::Wav)
+    } else if bytes.starts_with(b"ID3")
+        || (bytes.len() > 1 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0)
+    {
+        Some(AudioFormat::Mp3)
+    } else {
+        None
+    }
+}
+
+/// Fetches the input through the SSRF guard and measures it.
+async fn fetch_input(
+    state: &AppState,
+    field: &'static str,
+    url: &str,
+) -> Result<(Bytes, AudioFormat, AudioInfo), ApiError> {
+    let fetched = indox_egress::fetch(
+        &state.egress_client,
+        &state.egress,
+        url,
+        state.max_input_bytes,
+    )
+    .await
+    .map_err(|e| match e {
+        EgressError::Blocked { .. }
+        | EgressError::Scheme(_)
+        | EgressError::Userinfo
+        | EgressError::EmptyHost
+        | EgressError::InvalidUrl(_)
+        | EgressError::Port(_) => invalid(
+            field,
+            format!("this URL is refused: {e}. Use a public http(s) URL"),
+        ),
+        EgressError::TooLarge { limit } => {
+            invalid(field, format!("the media is larger than {limit} bytes"))
+        }
+        EgressError::Redirect { .. } => invalid(
+            field,
+            "the URL redirects; redirects are not followed, give the final URL",
+        ),
+        other => invalid(field, format!("the media could not be fetched: {other}")),
+    })?;
+    if !(200..300).contains(&fetched.status) {
+        return Err(invalid(
+            field,
+            format!("fetching the media answered HTTP {}", fetched.status),
+        ));
+    }
+    let bytes = Bytes::from(fetched.bytes);
+    let format =
+        audio_format(&bytes).ok_or_else(|| invalid(field, "the media is not WAV or MP3 audio"))?;
+    let info = indox_audio::measure(&bytes, format)
+        .map_err(|e| invalid(field, format!("the audio does not decode: {e}")))?;
+    Ok((bytes, format, info))
+}
+
+/// `POST /resemble/{stt|detect}`: validates, fetches and measures the input, stores it,
+/// holds its cost and queues the job. Never waits for the upstream.
+pub async fn submit(
+    state: &AppState,
+    caller: &Principal,
+    kind: JobKind,
+    body: &[u8],
+) -> Result<Job, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(ApiError::malformed_json)?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ApiError::malformed_json("expected a JSON object"))?;
+    let (field, url) = match kind {
+        JobKind::Stt => match (obj.get("audio_url"), obj.get("url")) {
+            (Some(Value::String(u)), _) => ("audio_url", u.clone()),
+            (None, Some(Value::String(u))) => ("url", u.clone()),
+            _ => {
+                return Err(invalid(
+                    "audio_url",
+                    "is required: the URL of the recording to transcribe",
+                ))
+            }
+        },
+        JobKind::Detect => match obj.get("url") {
+            Some(Value::String(u)) => ("url", u.clone()),
+            _ => return Err(invalid("url", "is required: the URL of the media to check")),
+        },
+    };
+    if let Some(m) = obj.get("modality") {
+        if m.as_str() != Some("audio") {
+            return Err(invalid("modality", "only \"audio\" is supported so far"));
+        }
+    }
+    if obj.get("callback_uri").is_some_and(|c| !c.is_null()) {
+        return Err(invalid("callback_uri", "callbacks to your own server are not available yet: poll GET …/{job_id}?wait=30 instead"));
+    }
+    let lang = obj
+        .get("lang")
+        .and_then(Value::as_str)
+        .unwrap_or("en")
+        .to_owned();
+    admit(state, caller, kind.capability()).await?;
+
+    let (bytes, format, info) = fetch_input(state, field, &url).await?;
+    let account = &caller.account;
+    let quantity = quantity_from_millis(info.duration_millis_ceil());
+    let quote = state
+        .billing
+        .quote(kind.capability(), quantity, account.markup_rate)?;
+
+    let now = state.clock.now();
+    let class = match kind {
+        JobKind::Stt => AssetClass::SttInput,
+        JobKind::Detect => AssetClass::GenericUpload,
+    };
+    let prepared = assets::prepare(state, account.id, class, bytes, format, &info, now, None).await;
+    let prepared = assets::mirror_first(state, prepared).await;
+    // The upstream reads our stored copy when it can, the user's URL otherwise.
+    let media_url = match (&prepared.asset.mirror, &prepared.url) {
+        (Mirror::Done, Some(u)) => u.clone(),
+        _ => url.clone(),
+    };
+    let job = NewJob {
+        id: Uuid::now_v7(),
+        account: account.id,
+        kind,
+        request: json!({ field: url, "lang": lang, "media_url": media_url }),
+        input_asset: Some(prepared.asset),
+        input_quantity: quantity,
+        hold_amount: quote.charged,
+    };
+    state.jobs.create(job).await.map_err(job_error)
+}
+
+/// Job-store failures as API errors.
+pub fn job_error(e: indox_jobs::JobError) -> ApiError {
+    match e {
+        indox_jobs::JobError::InsufficientFunds {
+            required,
+            available,
+        } => indox_billing::BillingError::InsufficientFunds {
+            required,
+            available,
+        }
+        .into(),
+        _ => ApiError::store_unavailable("job store"),
+    }
+}
+
+/// Reads a job the caller owns (another account's job is a 404, never a 403).
+pub async fn read(
+    state: &AppState,
+    caller: &Principal,
+    kind: JobKind,
+    id: &str,
+) -> Result<Job, ApiError> {
+    let not_found = || {
+        ApiError::new(
+            ErrorKind::NotFound {
+                code: "job_not_found",
+            },
+            "no job with this id for your account",
+        )
+    };
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+    match state.jobs.get(id).await.map_err(job_error)? {
+        Some(j) if j.account == caller.account.id && j.kind == kind => Ok(j),
+        _ => Err(not_found()),
+    }
+}
+
+/// Waits up to `wait` for a job to end, woken by completion events; returns the latest row.
+pub async fn wait_for(
+    state: &AppState,
+    job: Job,
+    wait: std::time::Duration,
+) -> Result<Job, ApiError> {
+    if job.status.is_terminal() || wait.is_zero() {
+        return Ok(job);
+    }
+    let mut events = state.job_events.subscribe();
+    let deadline = tokio::time::Instant::now() + wait;
+    // Re-read after subscribing: the job may have ended in between.
+    let mut current = state
+        .jobs
+        .get(job.id)
+        .await
+        .map_err(job_error)?
+        .unwrap_or(job);
+    while !current.status.is_terminal() {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Err(_) => break,
+            Ok(Ok(id)) if id != current.id => continue,
+            // Our job, a lagged receiver or a closed channel: read the row again.
+            Ok(_) => {}
+        }
+        current = state
+            .jobs
+            .get(current.id)
+            .await
+            .map_err(job_error)?
+            .unwrap_or(current);
+    }
+    Ok(current)
+}
+
+/// The JSON users see for a job.
+pub async fn view(state: &AppState, job: &Job) -> Value {
+    let mut out = json!({
+        "job_id": job.id,
+        "kind": job.kind.as_str(),
+        "status": job.status.as_str(),
+        "created_at": job.created_at,
+        "completed_at": job.completed_at,
+        "input_seconds": job.input_quantity,
+        "error": job.error,
+    });
+    if let (Some(Value::Object(result)), Value::Object(o)) = (&job.result, &mut out) {
+        for (k, v) in result {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    if let Some(usage_id) = job.usage_id {
+        if let Ok(Some(u)) = state.billing.ledger().get_usage(usage_id).await {
+            out["billing"] = serde_json::to_value(BillingBlock::from(&u)).unwrap_or(Value::Null);
+        }
+    }
+    out
+}
+
+/// Ends a job from the upstream's (re-fetched) view: charges once at completion, releases
+/// the hold on failure, does nothing for a job that already ended or is still running.
+pub async fn finish_from_upstream(
+    state: &AppState,
+    job: &Job,
+    up: &UpstreamJob,
+) -> Result<Option<Finished>, String> {
+    let finish = match up.status.as_str() {
+        "completed" => {
+            let account = state
+                .auth
+                .repository()
+                .get_account(job.account)
+                .await
+                .map_err(|e| e.to_string())?;
+            let quote = state
+                .billing
+                .quote(
+                    job.kind.capability(),
+                    job.input_quantity,
+                    account.markup_rate,
+                )
+                .map_err(|e| e.to_string())?;
+            let charge = NewCharge {
+                usage_id: Uuid::now_v7(),
+                account: job.account,
+                // One usage row per job: the job id is also its request id.
+                request_id: RequestId(job.id),
+                job_id: Some(job.id),
+                quote,
+                upstream_quantity: up
+                    .result
+                    .get("duration_seconds")
+                    .and_then(Value::as_f64)
+                    .and_then(|d| d.to_string().parse().ok())
+                    .map(indox_billing::quantity_from_seconds),
+                asset_id: job.input_asset_id,
+            };
+            Finish::Completed {
+                result: up.result.clone(),
+                charge: Box::new(charge),
+            }
+        }
+        "failed" => Finish::Failed {
+            error: up
+                .error
+                .clone()
+                .unwrap_or_else(|| "the upstream job failed".into()),
+        },
+        _ => return Ok(None),
+    };
+    let finished = state
+        .jobs
+        .finish(job.id, finish)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = state.job_events.send(job.id);
+    Ok(Some(finished))
+}
+
+fn job_id(task: &Task) -> Result<Uuid, TaskFailure> {
+    task.payload
+        .get("job_id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| TaskFailure::Permanent("task payload without a job_id".into()))
+}
+
+/// Whether an upstream failure can never succeed on retry.
+fn permanent(e: &UpstreamError) -> bool {
+    matches!(e, UpstreamError::BadRequest(_) | UpstreamError::NotFound(_))
+}
+
+/// `job.submit`: sends a pending job upstream, then hands it to the poller.
+pub struct SubmitHandler(pub AppState);
+
+#[async_trait]
+impl TaskHandler for SubmitHandler {
+    async fn handle(&self, task: &Task) -> Result<(), TaskFailure> {
+        let state = &self.0;
+        let id = job_id(task)?;
+        let Some(job) = state
+            .jobs
+            .get(id)
+            .await
+            .map_err(|e| TaskFailure::Retry(e.to_string()))?
+        else {
+            return Err(TaskFailure::Permanent(format!("no job {id}")));
+        };
+        if job.status != indox_jobs::JobStatus::Pending {
+            return Ok(());
+        }
+        let media_url = job
+            .request
+            .get("media_url")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        match state
+            .upstream
+            .create_job(
+                op(job.kind),
+                &media_url,
+                &job.request,
+                state.webhook_url.clone(),
+            )
+            .await
+        {
+            Ok(upstream_id) => {
+                state
+                    .jobs
+                    .mark_submitted(id, &upstream_id, state.job_poll_interval)
+                    .await
+                    .map_err(|e| TaskFailure::Retry(e.to_string()))?;
+                Ok(())
+            }
+            Err(e) if permanent(&e) => {
+                let up = UpstreamJob {
+                    id: String::new(),
+                    status: "failed".into(),
+                    result: Value::Null,
+                    error: Some(format!("Resemble refused the job: {e}")),
+                };
+                finish_from_upstream(state, &job, &up)
+                    .await
+                    .map_err(TaskFailure::Retry)?;
+                Ok(())
+            }
+            Err(e) => Err(TaskFailure::Retry(e.to_string())),
+        }
+    }
+}
+
+/// `job.poll`: asks the upstream about a running job; finishes it or polls again later.
+pub struct PollHandler(pub AppState);
+
+#[async_trait]
+impl TaskHandler for PollHandler {
+    async fn handle(&self, task: &Task) -> Result<(), TaskFailure> {
+        let state = &self.0;
+        let id = job_id(task)?;
+        let Some(job) = state
+            .jobs
+            .get(id)
+            .await
+            .map_err(|e| TaskFailure::Retry(e.to_string()))?
+        else {
+            return Err(TaskFailure::Permanent(format!("no job {id}")));
+        };
+        if job.status.is_terminal() {
+            return Ok(());
+        }
+        let Some(upstream_id) = job.upstream_id.clone() else {
+            return Ok(());
+        };
+        let up = state
+            .upstream
+            .get_job(op(job.kind), &upstream_id)
+            .await
+            .map_err(|e| TaskFailure::Retry(e.to_string()))?;
+        match finish_from_upstream(state, &job, &up)
+            .await
+            .map_err(TaskFailure::Retry)?
+        {
+            Some(_) => Ok(()),
+            None => {
+                state
+                    .jobs
+                    .poll_again(id, state.job_poll_interval)
+                    .await
+                    .map_err(|e| TaskFailure::Retry(e.to_string()))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The handlers of the job tasks.
+pub fn handlers(state: &AppState) -> Vec<(&'static str, Arc<dyn TaskHandler>)> {
+    vec![
+        (
+            indox_jobs::SUBMIT_TASK,
+            Arc::new(SubmitHandler(state.clone())) as Arc<dyn TaskHandler>,
+        ),
+        (indox_jobs::POLL_TASK, Arc::new(PollHandler(state.clone()))),
+    ]
+}

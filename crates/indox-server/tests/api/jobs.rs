@@ -1,0 +1,356 @@
+//! Async jobs end to end: speech-to-text and detection of audio the gateway synthesized,
+//! billed once whether the webhook or the poller finishes them; forged, stale and repeated
+//! webhooks; SSRF refusals; isolation between accounts.
+
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// Synthesizes `text` as WAV through the gateway; returns the presigned URL of the stored copy.
+async fn synthesized_url(app: &TestApp, user: &User, text: &str) -> String {
+    let body: serde_json::Value = app
+        .synthesize(user, json!({"voice_uuid": "55592656", "text": text, "output_format": "wav", "sample_rate": 16000}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let asset_id = body["asset_id"].as_str().unwrap().to_owned();
+    // The presigned URL in the answer is valid once the upload is confirmed.
+    eventually(|| async {
+        let r = app
+            .client
+            .get(format!("{}/resemble/assets/{asset_id}", app.base))
+            .bearer_auth(&user.key)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            Some(
+                r.json::<serde_json::Value>().await.unwrap()["audio_url"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        } else {
+            None
+        }
+    })
+    .await
+    .expect("the synthesized audio is stored")
+}
+
+async fn submit(
+    app: &TestApp,
+    user: &User,
+    path: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    app.client
+        .post(format!("{}/resemble/{path}", app.base))
+        .bearer_auth(&user.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn wait_done(app: &TestApp, user: &User, path: &str, job_id: &str) -> serde_json::Value {
+    eventually(|| async {
+        let r = app
+            .client
+            .get(format!("{}/resemble/{path}/{job_id}?wait=5", app.base))
+            .bearer_auth(&user.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        matches!(v["status"].as_str(), Some("completed" | "failed")).then_some(v)
+    })
+    .await
+    .expect("the job ended")
+}
+
+fn stt_rows(rows: &[indox_billing::UsageRecord]) -> Vec<&indox_billing::UsageRecord> {
+    rows.iter().filter(|r| r.capability == "stt").collect()
+}
+
+#[tokio::test]
+async fn speech_to_text_of_synthesized_audio_returns_its_words_and_bills_once() {
+    let app = spawn_app().await;
+    let user = app.user("1.00").await;
+    let text = "Hello from IndoxHub.";
+    let audio_url = synthesized_url(&app, &user, text).await;
+
+    let resp = submit(
+        &app,
+        &user,
+        "stt",
+        json!({"audio_url": audio_url, "lang": "en"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 202);
+    let job: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(job["status"], "pending");
+    let job_id = job["job_id"].as_str().unwrap().to_owned();
+
+    let done = wait_done(&app, &user, "stt", &job_id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["transcript"], text);
+    assert!(done["words"].as_array().is_some_and(|w| !w.is_empty()));
+
+    // One charge, for the input seconds the gateway measured, read back from the row.
+    let rows = app.usage(user.account).await;
+    let stt = stt_rows(&rows);
+    assert_eq!(stt.len(), 1);
+    assert_eq!(stt[0].job_id.map(|j| j.to_string()), Some(job_id.clone()));
+    assert_eq!(done["billing"]["charged"], stt[0].charged.to_string());
+    let seconds: Decimal = done["input_seconds"].as_str().unwrap().parse().unwrap();
+    assert_eq!(stt[0].quantity, seconds);
+    assert_eq!(
+        stt[0].provider_cost,
+        (seconds * Decimal::new(1, 3)).round_dp(8)
+    );
+    let account = app.account(user.account).await;
+    assert_eq!(account.held, Decimal::ZERO, "the hold was settled");
+    let (balance, held) = app.pg.ledger_sum(user.account).await.unwrap();
+    assert_eq!((balance, held), (account.balance, Decimal::ZERO));
+
+    // Another account cannot see it.
+    let other = app.user("1.00").await;
+    let r = app
+        .client
+        .get(format!("{}/resemble/stt/{job_id}", app.base))
+        .bearer_auth(&other.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // Nor under another kind's path.
+    let r = app
+        .client
+        .get(format!("{}/resemble/detect/{job_id}", app.base))
+        .bearer_auth(&user.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn detection_calls_synthesized_audio_fake() {
+    let app = spawn_app().await;
+    let user = app.user("1.00").await;
+    let url = synthesized_url(&app, &user, "This voice was never spoken by a person.").await;
+    let job: serde_json::Value = submit(
+        &app,
+        &user,
+        "detect",
+        json!({"modality": "audio", "url": url}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let done = wait_done(&app, &user, "detect", job["job_id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["verdict"], "fake");
+    assert!(done["score"].as_f64().unwrap() > 0.5);
+    assert_eq!(
+        app.usage(user.account)
+            .await
+            .iter()
+            .filter(|r| r.capability == "detect")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn without_webhooks_the_poller_finishes_the_job_with_one_charge() {
+    let app = spawn_app_with(Options {
+        webhooks: false,
+        ..Options::default()
+    })
+    .await;
+    let user = app.user("1.00").await;
+    let url = synthesized_url(&app, &user, "Polling works too.").await;
+    let job: serde_json::Value = submit(&app, &user, "stt", json!({"audio_url": url}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let done = wait_done(&app, &user, "stt", job["job_id"].as_str().unwrap()).await;
+    assert_eq!(done["transcript"], "Polling works too.");
+    assert_eq!(stt_rows(&app.usage(user.account).await).len(), 1);
+}
+
+#[tokio::test]
+async fn forged_stale_and_repeated_webhooks_change_nothing() {
+    let app = spawn_app().await;
+    let user = app.user("1.00").await;
+    let url = synthesized_url(&app, &user, "Webhooks are checked.").await;
+    let job: serde_json::Value = submit(&app, &user, "stt", json!({"audio_url": url}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let job_id = job["job_id"].as_str().unwrap().to_owned();
+    wait_done(&app, &user, "stt", &job_id).await;
+    let stored = app
+        .app
+        .jobs
+        .get(job_id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let upstream_id = stored.upstream_id.clone().unwrap();
+    let before = app.usage(user.account).await;
+
+    let hook = format!("{}/resemble/webhooks/resemble", app.base);
+    let body = serde_json::to_vec(&json!({"success": true, "item": {"uuid": upstream_id, "status": "completed", "text": "forged"}})).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let post = |sig: String| {
+        let req = app
+            .client
+            .post(&hook)
+            .header("content-type", "application/json")
+            .body(body.clone());
+        async move {
+            req.header("x-resemble-signature", sig)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Forged: wrong secret. Stale: right secret, ten minutes old. Missing: no header.
+    assert_eq!(
+        post(indox_webhooks::sign_provider(b"not-the-secret", now, &body))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        post(indox_webhooks::sign_provider(
+            b"sim-callback-secret",
+            now - 600,
+            &body
+        ))
+        .await
+        .status(),
+        401
+    );
+    let missing = app
+        .client
+        .post(&hook)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 401);
+
+    // A valid delivery about a finished job changes nothing; its repeat is a duplicate.
+    let sig = indox_webhooks::sign_provider(b"sim-callback-secret", now, &body);
+    let first: serde_json::Value = post(sig.clone()).await.json().await.unwrap();
+    assert_eq!(first["status"], "processed");
+    let second: serde_json::Value = post(sig).await.json().await.unwrap();
+    assert_eq!(second["status"], "duplicate");
+
+    assert_eq!(
+        app.usage(user.account).await,
+        before,
+        "no row added or changed"
+    );
+    let after = app
+        .app
+        .jobs
+        .get(job_id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.result, stored.result,
+        "the payload's text was not trusted"
+    );
+}
+
+#[tokio::test]
+async fn urls_to_private_addresses_are_refused_before_any_fetch() {
+    let app = spawn_app_with(Options {
+        egress_allowlist: String::new(),
+        ..Options::default()
+    })
+    .await;
+    let user = app.user("1.00").await;
+    for url in [
+        "http://127.0.0.1:9/a.wav",
+        "http://10.1.2.3/a.wav",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:127.0.0.1]/a.wav",
+        "http://2130706433/a.wav",
+        "http://localhost:9/a.wav",
+        "file:///etc/passwd",
+    ] {
+        let (status, err) =
+            error_code(submit(&app, &user, "stt", json!({"audio_url": url})).await).await;
+        assert_eq!(status, 422, "{url}: {err}");
+        assert_eq!(err["error"]["field"], "audio_url", "{url}");
+    }
+    let (status, _) = error_code(
+        submit(
+            &app,
+            &user,
+            "detect",
+            json!({"url": "http://192.168.0.1/x.wav"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(app.usage(user.account).await.is_empty());
+    assert_eq!(app.account(user.account).await.held, Decimal::ZERO);
+    assert_eq!(app.sim.stats().route("POST /api/v2/speech-to-text"), 0);
+}
+
+#[tokio::test]
+async fn a_job_that_cannot_be_held_is_402_and_bad_requests_are_422() {
+    let app = spawn_app().await;
+    let rich = app.user("1.00").await;
+    let url = synthesized_url(&app, &rich, "Who pays for this?").await;
+    let poor = app.user("0").await;
+    let (status, err) =
+        error_code(submit(&app, &poor, "stt", json!({"audio_url": url})).await).await;
+    assert_eq!(status, 402, "{err}");
+    assert_eq!(app.account(poor.account).await.held, Decimal::ZERO);
+
+    for (body, field) in [
+        (json!({"lang": "en"}), "audio_url"),
+        (
+            json!({"audio_url": url, "callback_uri": "https://example.com/hook"}),
+            "callback_uri",
+        ),
+    ] {
+        let (status, err) = error_code(submit(&app, &rich, "stt", body).await).await;
+        assert_eq!(status, 422);
+        assert_eq!(err["error"]["field"], field);
+    }
+    let (status, err) = error_code(
+        submit(
+            &app,
+            &rich,
+            "detect",
+            json!({"url": url, "modality": "image"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (422, Some("modality"))
+    );
+    let not_audio = format!("{}/resemble/tts/voices", app.base);
+    let (status, _) =
+        error_code(submit(&app, &rich, "stt", json!({"audio_url": not_audio})).await).await;
+    assert_eq!(status, 422, "a URL that is not audio is refused");
+}
