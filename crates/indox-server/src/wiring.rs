@@ -59,6 +59,8 @@ pub struct Application {
     server: actix_web::dev::Server,
     state: AppState,
     pg: PgStore,
+    /// The background loops (mirror retrier, housekeeping, job runner).
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Application {
@@ -188,13 +190,17 @@ impl Application {
             server = server.workers(settings.workers);
         }
         let server = server.run();
+        let mut workers = Vec::new();
         if settings.run_mirror_worker {
-            tokio::spawn(mirror::run(state.clone(), settings.mirror_interval));
-            tokio::spawn(crate::app::maintenance::run(
+            workers.push(tokio::spawn(mirror::run(
+                state.clone(),
+                settings.mirror_interval,
+            )));
+            workers.push(tokio::spawn(crate::app::maintenance::run(
                 state.clone(),
                 settings.hold_ttl,
                 std::time::Duration::from_secs(60),
-            ));
+            )));
         }
         if settings.run_job_runner {
             let mut runner = indox_jobs::Runner::new(
@@ -208,13 +214,16 @@ impl Application {
             let signal = Arc::new(indox_postgres::PgTaskSignal::start(
                 settings.postgres.url.clone(),
             ));
-            tokio::spawn(runner.run(signal, std::time::Duration::from_secs(2)));
+            workers.push(tokio::spawn(
+                runner.run(signal, std::time::Duration::from_secs(2)),
+            ));
         }
         Ok(Self {
             port,
             server,
             state,
             pg,
+            workers,
         })
     }
 
@@ -231,6 +240,15 @@ impl Application {
     /// The Postgres store (tests and the admin CLI read rows through it).
     pub fn postgres(&self) -> &PgStore {
         &self.pg
+    }
+
+    /// Handles that abort the background loops (tests use them to kill a process's work
+    /// mid-flight, as a crash would).
+    pub fn worker_aborts(&self) -> Vec<tokio::task::AbortHandle> {
+        self.workers
+            .iter()
+            .map(tokio::task::JoinHandle::abort_handle)
+            .collect()
     }
 
     /// A handle that stops the server gracefully.

@@ -28,6 +28,10 @@ pub struct Options {
     pub webhooks: bool,
     pub job_poll_interval: chrono::Duration,
     pub egress_allowlist: String,
+    /// Share another test app's database (several gateway processes on one Postgres).
+    pub database_url: Option<String>,
+    /// Share another test app's upstream (app URL, synthesis URL) and bucket.
+    pub peer_of: Option<(String, String, indox_s3::S3Config)>,
 }
 
 impl Default for Options {
@@ -44,6 +48,8 @@ impl Default for Options {
             webhooks: true,
             job_poll_interval: chrono::Duration::milliseconds(300),
             egress_allowlist: "127.0.0.0/8,::1/128".into(),
+            database_url: None,
+            peer_of: None,
         }
     }
 }
@@ -58,7 +64,10 @@ pub struct TestApp {
     pub bucket: String,
     pub sim: SimHandle,
     pub app: indox_server::app::AppState,
-    _db: TestDatabase,
+    pub database_url: String,
+    server: actix_web::dev::ServerHandle,
+    workers: Vec<tokio::task::AbortHandle>,
+    _db: Option<TestDatabase>,
 }
 
 /// A caller: an account with a key.
@@ -73,14 +82,29 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(opts: Options) -> TestApp {
-    let db = TestDatabase::new().await;
+    let db = match &opts.database_url {
+        Some(_) => None,
+        None => Some(TestDatabase::new().await),
+    };
+    let db_url = opts
+        .database_url
+        .clone()
+        .or_else(|| db.as_ref().map(|d| d.url.clone()))
+        .unwrap();
     let s3 = LocalS3::start().await.expect("s3s-fs starts");
     let bucket = LocalS3::unique_bucket("gw");
     let sim_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let sim = indox_simulator::start(opts.sim, sim_listener)
         .await
         .expect("simulator starts");
-    let mut s3_cfg = s3.config(&bucket);
+    let mut s3_cfg = match &opts.peer_of {
+        Some((_, _, cfg)) => cfg.clone(),
+        None => s3.config(&bucket),
+    };
+    let (app_url, synth_url) = match &opts.peer_of {
+        Some((a, s, _)) => (a.clone(), s.clone()),
+        None => (sim.app_url(), sim.synth_url()),
+    };
     s3_cfg.timeout = Duration::from_millis(1_500);
     // Reserve a port so the gateway knows its own URL for the provider webhook.
     let port = TcpListener::bind("127.0.0.1:0")
@@ -91,7 +115,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     let settings = Settings {
         bind: format!("127.0.0.1:{port}"),
         postgres: PgConfig {
-            url: db.url.clone(),
+            url: db_url.clone(),
             max_connections: 8,
         },
         redis: RedisConfig {
@@ -102,8 +126,8 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         s3: s3_cfg,
         resemble: ResembleConfig {
             api_key: "sim-key".into(),
-            app_url: sim.app_url(),
-            synth_url: sim.synth_url(),
+            app_url,
+            synth_url,
             timeout: opts.resemble_timeout,
             connect_timeout: Duration::from_secs(2),
         },
@@ -126,25 +150,51 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         max_json_bytes: 64 * 1024,
         json_logs: false,
     };
+    let s3_cfg_bucket = settings.s3.bucket.clone();
     let app = Application::build(settings).await.expect("gateway builds");
     let port = app.port();
     let pg = app.postgres().clone();
     let state = app.state().clone();
+    let server = app.handle();
+    let workers = app.worker_aborts();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base: format!("http://127.0.0.1:{port}/api/v1"),
         root: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::new(),
         pg,
+        bucket: s3_cfg_bucket,
         s3,
-        bucket,
         sim,
         app: state,
+        database_url: db_url,
+        server,
+        workers,
         _db: db,
     }
 }
 
+/// A second gateway process on the same Postgres, Redis, upstream and bucket as `app`.
+pub async fn spawn_peer(app: &TestApp, mut opts: Options) -> TestApp {
+    opts.database_url = Some(app.database_url.clone());
+    opts.peer_of = Some((
+        app.sim.app_url(),
+        app.sim.synth_url(),
+        app.s3.config(&app.bucket),
+    ));
+    spawn_app_with(opts).await
+}
+
 impl TestApp {
+    /// Stops this gateway as a crash would: its background work is aborted mid-flight and it
+    /// stops answering.
+    pub async fn kill(&self) {
+        for w in &self.workers {
+            w.abort();
+        }
+        self.server.stop(false).await;
+    }
+
     /// Creates an account with `balance` USD and a key for it.
     pub async fn user(&self, balance: &str) -> User {
         let repo: Arc<dyn AccountRepository> = Arc::new(self.pg.clone());

@@ -5,6 +5,7 @@ mod health;
 mod helpers;
 mod idempotency;
 mod jobs;
+mod processes;
 mod snippet;
 mod stream;
 mod tts;
