@@ -23,6 +23,7 @@ pub const POLL_TASK: &str = "job.poll";
 pub enum JobKind {
     Stt,
     Detect,
+    Enhance,
 }
 
 impl JobKind {
@@ -31,21 +32,24 @@ impl JobKind {
         match self {
             Self::Stt => "stt",
             Self::Detect => "detect",
+            Self::Enhance => "enhance",
         }
     }
 
     /// Parses [`JobKind::as_str`] output.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Stt, Self::Detect]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
+
+    /// Every kind.
+    pub const ALL: [JobKind; 3] = [Self::Stt, Self::Detect, Self::Enhance];
 
     /// The capability it is billed as.
     pub fn capability(self) -> Capability {
         match self {
             Self::Stt => Capability::Stt,
             Self::Detect => Capability::Detect,
+            Self::Enhance => Capability::Enhance,
         }
     }
 }
@@ -92,6 +96,8 @@ pub enum Finish {
     Completed {
         result: serde_json::Value,
         charge: Box<NewCharge>,
+        /// An output the gateway mirrored (enhanced audio), recorded with the completion.
+        output_asset: Option<Box<NewAsset>>,
     },
     /// Failed: release the hold, charge nothing.
     Failed { error: String },
@@ -149,4 +155,18 @@ pub trait JobRepository: Send + Sync {
 
     /// Records a provider webhook delivery; `false` when it was already recorded.
     async fn record_receipt(&self, digest: [u8; 32]) -> Result<bool, JobError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in JobKind::ALL {
+            assert_eq!(JobKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(JobKind::parse("nope"), None);
+        assert_eq!(JobKind::Enhance.capability(), Capability::Enhance);
+    }
 }

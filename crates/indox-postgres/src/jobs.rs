@@ -276,7 +276,10 @@ impl JobRepository for PgStore {
                 return Ok(Finished::AlreadyEnded(job.status));
             }
             match finish {
-                Finish::Completed { result, charge } => {
+                Finish::Completed { result, charge, output_asset } => {
+                    if let Some(asset) = &output_asset {
+                        insert_asset(conn, asset).await?;
+                    }
                     let hold = job.hold_id.map(HoldId);
                     let usage = write_charge(conn, charge.as_ref(), hold, None).await.map_err(|e| match e {
                         TxError::Domain(b) => TxError::Domain(billing(b)),

@@ -13,6 +13,7 @@ pub fn path(op: AsyncOp) -> &'static str {
     match op {
         AsyncOp::SpeechToText => "speech-to-text",
         AsyncOp::Detect => "detect",
+        AsyncOp::Enhance => "audio_enhancements",
     }
 }
 
@@ -131,6 +132,9 @@ pub fn parse_job(op: AsyncOp, status_code: u16, body: &[u8]) -> Result<UpstreamJ
                 "words": words(it.get("words")),
                 "duration_seconds": it.get("duration_seconds").and_then(as_f64),
             }),
+            AsyncOp::Enhance => json!({
+                "enhanced_audio_url": text(it.get("enhanced_audio_url").or_else(|| it.get("url"))),
+            }),
             AsyncOp::Detect => {
                 let mut v = verdict(&it);
                 if let Value::Object(m) = &mut v {
@@ -197,6 +201,15 @@ mod tests {
             Some("bad media")
         );
         assert_eq!(status(Some("finished".into())), "completed");
+    }
+
+    #[test]
+    fn enhancement_is_flat() {
+        let done = br#"{"success":true,"uuid":"e","status":"completed","enhanced_audio_url":"https://x/e.wav","error_message":null}"#;
+        let j = parse_job(AsyncOp::Enhance, 200, done).unwrap();
+        assert_eq!((j.id.as_str(), j.status.as_str()), ("e", "completed"));
+        assert_eq!(j.result["enhanced_audio_url"], "https://x/e.wav");
+        assert_eq!(j.error, None);
     }
 
     #[test]

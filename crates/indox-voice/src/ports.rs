@@ -28,6 +28,7 @@ pub struct UpstreamJob {
 pub enum AsyncOp {
     SpeechToText,
     Detect,
+    Enhance,
 }
 
 /// A stream of audio bytes as they arrive from the upstream.

@@ -27,6 +27,7 @@ pub fn op(kind: JobKind) -> AsyncOp {
     match kind {
         JobKind::Stt => AsyncOp::SpeechToText,
         JobKind::Detect => AsyncOp::Detect,
+        JobKind::Enhance => AsyncOp::Enhance,
     }
 }
 
@@ -112,13 +113,13 @@ pub async fn submit(
         .as_object()
         .ok_or_else(|| ApiError::malformed_json("expected a JSON object"))?;
     let (field, url) = match kind {
-        JobKind::Stt => match (obj.get("audio_url"), obj.get("url")) {
+        JobKind::Stt | JobKind::Enhance => match (obj.get("audio_url"), obj.get("url")) {
             (Some(Value::String(u)), _) => ("audio_url", u.clone()),
             (None, Some(Value::String(u))) => ("url", u.clone()),
             _ => {
                 return Err(invalid(
                     "audio_url",
-                    "is required: the URL of the recording to transcribe",
+                    "is required: the URL of the recording",
                 ))
             }
         },
@@ -152,7 +153,7 @@ pub async fn submit(
     let now = state.clock.now();
     let class = match kind {
         JobKind::Stt => AssetClass::SttInput,
-        JobKind::Detect => AssetClass::GenericUpload,
+        JobKind::Detect | JobKind::Enhance => AssetClass::GenericUpload,
     };
     let prepared = assets::prepare(state, account.id, class, bytes, format, &info, now, None).await;
     let prepared = assets::mirror_first(state, prepared).await;
@@ -184,7 +185,10 @@ pub fn job_error(e: indox_jobs::JobError) -> ApiError {
             available,
         }
         .into(),
-        _ => ApiError::store_unavailable("job store"),
+        other => {
+            tracing::error!(error = %other, "job store failure");
+            ApiError::store_unavailable("job store")
+        }
     }
 }
 
@@ -307,9 +311,11 @@ pub async fn finish_from_upstream(
                     .map(indox_billing::quantity_from_seconds),
                 asset_id: job.input_asset_id,
             };
+            let (result, output_asset) = mirror_output(state, job, &up.result).await;
             Finish::Completed {
-                result: up.result.clone(),
+                result,
                 charge: Box::new(charge),
+                output_asset: output_asset.map(Box::new),
             }
         }
         "failed" => Finish::Failed {
@@ -327,6 +333,53 @@ pub async fn finish_from_upstream(
         .map_err(|e| e.to_string())?;
     let _ = state.job_events.send(job.id);
     Ok(Some(finished))
+}
+
+/// For jobs that produce audio (enhance), mirrors the upstream's output into the bucket
+/// (7-day class) and adds our presigned URL to the result; the upstream's URL stays as
+/// `resemble_url`. A mirror that cannot be made leaves `audio_url` null.
+async fn mirror_output(
+    state: &AppState,
+    job: &Job,
+    result: &Value,
+) -> (Value, Option<indox_retention::NewAsset>) {
+    let mut result = result.clone();
+    let (JobKind::Enhance, Some(source)) = (
+        job.kind,
+        result
+            .get("enhanced_audio_url")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    ) else {
+        return (result, None);
+    };
+    result["resemble_url"] = json!(source);
+    result["audio_url"] = Value::Null;
+    let fetched = match fetch_input(state, "enhanced_audio_url", &source).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(job = %job.id, error = %e.message, "could not mirror the enhanced audio");
+            return (result, None);
+        }
+    };
+    let (bytes, format, info) = fetched;
+    let now = state.clock.now();
+    let prepared = assets::prepare(
+        state,
+        job.account,
+        AssetClass::EnhanceOutput,
+        bytes,
+        format,
+        &info,
+        now,
+        Some(source),
+    )
+    .await;
+    let prepared = assets::mirror_first(state, prepared).await;
+    result["audio_url"] = json!(prepared.url);
+    result["expires_at"] = json!(prepared.url_expires_at);
+    result["asset_id"] = json!(prepared.asset.id);
+    (result, Some(prepared.asset))
 }
 
 fn job_id(task: &Task) -> Result<Uuid, TaskFailure> {

@@ -77,7 +77,7 @@ pub async fn receive(
         .or_else(|| item.get("id"))
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::malformed_json("the payload names no job (`item.uuid`)"))?;
-    for kind in [JobKind::Stt, JobKind::Detect] {
+    for kind in JobKind::ALL {
         let Some(job) = state
             .jobs
             .find_by_upstream(kind, upstream_id)

@@ -51,3 +51,126 @@ async fn the_product_page_tts_snippet_runs_and_prints_the_billed_row() {
     assert_eq!(stdout.trim(), expected);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs a Python script in a fresh directory; returns its standard output.
+async fn run_python(script: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("indox-snippet-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("s.py"), script).unwrap();
+    let out = tokio::process::Command::new("python3")
+        .arg("s.py")
+        .current_dir(&dir)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "snippet failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    stdout
+}
+
+/// Synthesizes `text` through the gateway and returns the stored copy's presigned URL,
+/// the "local URL in place of example.com".
+async fn local_audio_url(app: &TestApp, user: &User, text: &str, format: &str) -> String {
+    let body: serde_json::Value = app
+        .synthesize(
+            user,
+            serde_json::json!({"voice_uuid": "55592656", "text": text, "output_format": format}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let asset_id = body["asset_id"].as_str().unwrap().to_owned();
+    eventually(|| async {
+        let r = app
+            .client
+            .get(format!("{}/resemble/assets/{asset_id}", app.base))
+            .bearer_auth(&user.key)
+            .send()
+            .await
+            .unwrap();
+        (r.status() == 200).then_some(())?;
+        Some(
+            r.json::<serde_json::Value>().await.unwrap()["audio_url"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_product_page_stt_enhance_and_detect_snippets_complete() {
+    let app = spawn_app().await;
+    let user = app.user("1.00").await;
+    let consts = |s: &str| {
+        s.replace(
+            "API_KEY = \"YOUR_API_KEY\"",
+            &format!("API_KEY = \"{}\"", user.key),
+        )
+        .replace(
+            "BASE_URL = \"https://api.indoxhub.com/api/v1\"",
+            &format!("BASE_URL = \"{}\"", app.base),
+        )
+    };
+    // The fragments run after the page's own preamble, and report the finished job.
+    let preamble = consts("import time\nimport json\nimport requests\n\nAPI_KEY = \"YOUR_API_KEY\"\nBASE_URL = \"https://api.indoxhub.com/api/v1\"\n\n");
+    let report = |kind: &str, var: &str| {
+        format!(
+            "\nfinal = requests.get(f\"{{BASE_URL}}/resemble/{kind}/{{{var}['job_id']}}?wait=30\", headers={{\"Authorization\": f\"Bearer {{API_KEY}}\"}}).json()\nprint(json.dumps(final))\n"
+        )
+    };
+
+    // Speech-to-text: the page's script, whole.
+    let mp3 = local_audio_url(&app, &user, "Hello from IndoxHub.", "mp3").await;
+    let stt =
+        consts(include_str!("snippets/stt.py")).replace("https://example.com/recording.mp3", &mp3);
+    assert_eq!(run_python(&stt).await.trim(), "Hello from IndoxHub.");
+
+    // Enhancement.
+    let wav = local_audio_url(&app, &user, "Raw podcast audio.", "wav").await;
+    let enhance = format!(
+        "{preamble}{}{}",
+        include_str!("snippets/enhance.py").replace("https://example.com/raw-podcast.wav", &wav),
+        report("enhance", "job")
+    );
+    let done: serde_json::Value = serde_json::from_str(run_python(&enhance).await.trim()).unwrap();
+    assert_eq!(done["status"], "completed", "{done}");
+    let enhanced = reqwest::get(
+        done["audio_url"]
+            .as_str()
+            .expect("the enhanced audio is mirrored"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(enhanced.status(), 200);
+    assert!(indox_audio::measure(&enhanced.bytes().await.unwrap(), AudioFormat::Wav).is_ok());
+
+    // Deepfake detection.
+    let detect = format!(
+        "{preamble}{}{}",
+        include_str!("snippets/detect.py").replace("https://example.com/suspicious.mp3", &mp3),
+        report("detect", "resp")
+    );
+    let done: serde_json::Value = serde_json::from_str(run_python(&detect).await.trim()).unwrap();
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["verdict"], "fake");
+    assert!(done["score"].is_number());
+
+    // Each job was billed once, per second of input audio.
+    let rows = app.usage(user.account).await;
+    for cap in ["stt", "enhance", "detect"] {
+        assert_eq!(
+            rows.iter().filter(|r| r.capability == cap).count(),
+            1,
+            "{cap}"
+        );
+    }
+}

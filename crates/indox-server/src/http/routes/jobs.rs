@@ -47,6 +47,27 @@ pub async fn submit_detect(
     submit(&state, &caller, rid, JobKind::Detect, payload).await
 }
 
+/// `POST /resemble/enhance`.
+pub async fn submit_enhance(
+    state: web::Data<AppState>,
+    caller: Caller,
+    rid: ReqId,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    submit(&state, &caller, rid, JobKind::Enhance, payload).await
+}
+
+/// `GET /resemble/enhance/{job_id}`.
+pub async fn get_enhance(
+    state: web::Data<AppState>,
+    caller: Caller,
+    rid: ReqId,
+    path: web::Path<String>,
+    wait: web::Query<Wait>,
+) -> Result<HttpResponse, ApiError> {
+    get(&state, &caller, rid, JobKind::Enhance, &path, &wait).await
+}
+
 /// `?wait=N`
 #[derive(Debug, Deserialize)]
 pub struct Wait {
