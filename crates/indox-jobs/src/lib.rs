@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod callbacks;
 pub mod error;
 pub mod job;
 pub mod ports;
@@ -7,6 +8,7 @@ pub mod retry;
 pub mod runner;
 pub mod status;
 
+pub use callbacks::{AccountSecrets, Attempt, CallbackStore, CALLBACK_TASK};
 pub use error::JobError;
 pub use job::{Finish, Finished, Job, JobKind, JobRepository, NewJob, POLL_TASK, SUBMIT_TASK};
 pub use ports::{DeadTask, Task, TaskQueue, TaskSignal};

@@ -3,11 +3,12 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Duration;
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Bytea, Int8, Text, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use indox_retention::ports::PendingMirror;
-use indox_retention::{AssetRepository, RetentionError, StoredAsset};
+use indox_retention::{AssetRepository, NewAsset, RetentionError, StoredAsset};
 use uuid::Uuid;
 
 use crate::models::{AssetRow, CountRow};
@@ -51,6 +52,14 @@ WITH a AS (
 )
 SELECT count(*) AS n FROM a";
 
+/// Records an asset without a charge: the asset CTEs of a charge, fed by a one-row source.
+fn record_sql() -> String {
+    format!(
+        "WITH one AS (SELECT 1){}SELECT count(*) AS n FROM a",
+        crate::ledger::asset_ctes(1, "one")
+    )
+}
+
 #[derive(QueryableByName)]
 struct PendingRow {
     #[diesel(sql_type = SqlUuid)]
@@ -76,6 +85,17 @@ impl AssetRepository for PgStore {
             .map_err(PgError::from)?;
         let row = row.ok_or(RetentionError::NotFound)?;
         Ok(StoredAsset::try_from(row)?)
+    }
+
+    async fn record(&self, asset: &NewAsset) -> Result<(), RetentionError> {
+        let query = diesel::sql_query(record_sql()).into_boxed::<Pg>();
+        let query = crate::ledger::bind_asset(query, asset)?;
+        let mut conn = self.conn().await?;
+        let written: CountRow = query.get_result(&mut conn).await.map_err(PgError::from)?;
+        if written.n != 1 {
+            return Err(PgError::Invalid(format!("asset {} was not recorded", asset.id)).into());
+        }
+        Ok(())
     }
 
     async fn pending_mirrors(&self, limit: i64) -> Result<Vec<PendingMirror>, RetentionError> {

@@ -275,6 +275,14 @@ impl JobRepository for PgStore {
             if job.status.is_terminal() {
                 return Ok(Finished::AlreadyEnded(job.status));
             }
+            // The user's callback is sent after our own bookkeeping, from the same commit.
+            if job.request.get("callback_uri").is_some_and(serde_json::Value::is_string) {
+                diesel::sql_query("INSERT INTO tasks (kind, payload) VALUES ($1, $2)")
+                    .bind::<Text, _>(indox_jobs::CALLBACK_TASK)
+                    .bind::<Jsonb, _>(serde_json::json!({ "job_id": id, "attempt": 1 }))
+                    .execute(conn)
+                    .await?;
+            }
             match finish {
                 Finish::Completed { result, charge, output_asset } => {
                     if let Some(asset) = &output_asset {

@@ -77,9 +77,10 @@ WITH h AS (
 SELECT * FROM usage";
 
 /// The asset CTEs appended to a charge statement, so that a charge and its asset are one
-/// statement (one round trip, atomic): they insert only when the charge row was written.
+/// statement (one round trip, atomic): they insert only when a row of `source` was written
+/// (the charge's `usage` CTE; a one-row CTE for an asset without a charge).
 /// `$n`.. are the 13 asset parameters, in [`bind_asset`] order.
-fn asset_ctes(n: usize) -> String {
+pub(crate) fn asset_ctes(n: usize, source: &str) -> String {
     let p = |i: usize| format!("${}", n + i);
     format!(
         ", a AS (
@@ -91,7 +92,7 @@ fn asset_ctes(n: usize) -> String {
            CASE WHEN {m} THEN NULL
                 WHEN {bytes}::bytea IS NULL THEN now() + make_interval(secs => {lease})
                 ELSE now() END
-    FROM usage
+    FROM {source}
     RETURNING id
 ), b AS (
     INSERT INTO asset_blobs (asset_id, bytes)
@@ -168,7 +169,7 @@ pub(crate) async fn write_charge(
         Some(_) => {
             let first = if hold.is_some() { 17 } else { 16 };
             let head = base.strip_suffix("\nSELECT * FROM usage").unwrap_or(base);
-            format!("{head}{}SELECT * FROM usage", asset_ctes(first))
+            format!("{head}{}SELECT * FROM usage", asset_ctes(first, "usage"))
         }
     };
     let mut query = diesel::sql_query(sql)
@@ -230,10 +231,11 @@ pub(crate) async fn refusal(
 }
 
 /// Binds the 13 asset parameters of [`asset_ctes`].
-fn bind_asset<'a>(
+pub(crate) fn bind_asset<'a>(
     query: diesel::query_builder::BoxedSqlQuery<'a, Pg, diesel::query_builder::SqlQuery>,
     a: &'a NewAsset,
-) -> Result<diesel::query_builder::BoxedSqlQuery<'a, Pg, diesel::query_builder::SqlQuery>, Tx> {
+) -> Result<diesel::query_builder::BoxedSqlQuery<'a, Pg, diesel::query_builder::SqlQuery>, PgError>
+{
     let size = i64::try_from(a.size_bytes)
         .map_err(|_| PgError::Invalid(format!("asset size {} is out of range", a.size_bytes)))?;
     let duration = a

@@ -7,6 +7,7 @@ pub mod store;
 
 mod accounts;
 mod assets;
+mod callbacks;
 mod idempotency;
 mod jobs;
 mod ledger;

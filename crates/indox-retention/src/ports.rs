@@ -5,7 +5,7 @@ use bytes::Bytes;
 use chrono::Duration;
 use uuid::Uuid;
 
-use crate::{RetentionError, StoredAsset};
+use crate::{NewAsset, RetentionError, StoredAsset};
 
 /// An S3-compatible object store.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
@@ -54,6 +54,15 @@ pub trait AssetRepository: Send + Sync {
     /// # Errors
     /// MUST return [`RetentionError::NotFound`] when there is no such asset.
     async fn get(&self, id: Uuid) -> Result<StoredAsset, RetentionError>;
+
+    /// Records an asset that no charge goes with (a client's upload). A `Done` mirror is
+    /// recorded as mirrored now; `Pending` bytes are kept for the retrier; an `InFlight`
+    /// upload waits for its confirmation (or its lease to run out).
+    ///
+    /// # Errors
+    /// MUST return [`RetentionError::Records`] when the record cannot be written (including
+    /// an id that is already recorded).
+    async fn record(&self, asset: &NewAsset) -> Result<(), RetentionError>;
 
     /// Claims up to `limit` assets whose mirror is due (kept bytes, or an in-flight upload
     /// whose lease ran out), skipping ones another process holds.

@@ -42,12 +42,16 @@ pub struct Settings {
     pub egress_allowlist: String,
     /// Largest input media the gateway fetches for a job.
     pub max_input_bytes: u64,
+    /// Largest `multipart/form-data` body accepted by `POST /resemble/uploads`.
+    pub max_upload_bytes: u64,
     /// This gateway's public base URL (e.g. `https://api.indoxhub.com`), for the provider
     /// webhook; without it jobs finish through polling only.
     pub public_url: Option<String>,
     /// The shared secret of provider webhooks (`X-Resemble-Signature`); without it the
     /// webhook endpoint refuses every delivery.
     pub webhook_secret: Option<String>,
+    /// Delays between callback delivery attempts (about a day in all by default).
+    pub callback_schedule: Vec<chrono::Duration>,
     /// How often a running job is polled when no webhook arrives.
     pub job_poll_interval: chrono::Duration,
     /// Open holds older than this are released by the housekeeping loop.
@@ -136,8 +140,23 @@ impl Settings {
             mirror_interval: Duration::from_millis(parsed("INDOX_MIRROR_INTERVAL_MS", 5_000u64)?),
             egress_allowlist: var_or("INDOX_EGRESS_ALLOWLIST", ""),
             max_input_bytes: parsed("INDOX_MAX_INPUT_BYTES", 50 * 1024 * 1024u64)?,
+            max_upload_bytes: parsed("INDOX_MAX_UPLOAD_BYTES", 50 * 1024 * 1024u64)?,
             public_url: var("INDOX_PUBLIC_URL"),
             webhook_secret: var("RESEMBLE_WEBHOOK_SECRET"),
+            callback_schedule: var_or(
+                "INDOX_CALLBACK_SCHEDULE_MS",
+                "5000,300000,1800000,7200000,18000000,36000000,36000000",
+            )
+            .split(',')
+            .map(|v| {
+                v.trim()
+                    .parse::<i64>()
+                    .map(chrono::Duration::milliseconds)
+                    .map_err(|_| {
+                        anyhow!("INDOX_CALLBACK_SCHEDULE_MS takes milliseconds separated by commas")
+                    })
+            })
+            .collect::<anyhow::Result<_>>()?,
             job_poll_interval: chrono::Duration::milliseconds(parsed(
                 "INDOX_JOB_POLL_MS",
                 5_000i64,

@@ -149,9 +149,12 @@ impl Application {
             confirmations: crate::app::assets::Confirmations::start(store.clone()),
             clock,
             jobs: store.clone(),
+            callbacks: store.clone(),
+            callback_schedule: indox_webhooks::RetrySchedule::new(&settings.callback_schedule, 0.2),
             egress,
             egress_client,
             max_input_bytes: settings.max_input_bytes,
+            max_upload_bytes: settings.max_upload_bytes,
             job_events,
             webhook_url: settings.public_url.as_ref().map(|u| {
                 format!(

@@ -187,3 +187,60 @@ async fn in_flight_uploads_are_confirmed_in_batches_or_checked_after_their_lease
     exec(&db, &format!("UPDATE assets SET mirror_next_at = now() - interval '1 hour' WHERE id = '{}' AND mirror_next_at IS NOT NULL", ids[2])).await;
     assert!(store.pending_mirrors(10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn recorded_uploads_need_no_charge_and_keep_pending_bytes_for_the_retrier() {
+    let (db, store) = setup().await;
+    let account = funded(&store, dec!(0)).await;
+
+    // Uploaded already: recorded as mirrored, nothing for the retrier.
+    let mut done = unmirrored(account.id, b"RIFFdone");
+    done.class = AssetClass::VoiceCloneRecording;
+    done.mirror = Mirror::Done;
+    done.resemble_url = None;
+    store.record(&done).await.unwrap();
+    let stored = store.get(done.id).await.unwrap();
+    assert_eq!(stored.account, account.id);
+    assert_eq!(stored.class, AssetClass::VoiceCloneRecording);
+    assert_eq!(stored.object_key, done.object_key);
+    assert_eq!(stored.size_bytes, 8);
+    assert!(stored.expires_at.is_none() && stored.resemble_url.is_none());
+    assert!(stored.mirrored_at.is_some());
+    assert!(store.pending_mirrors(10).await.unwrap().is_empty());
+
+    // The upload failed: the bytes are kept and offered to the retrier.
+    let mut pending = unmirrored(account.id, b"RIFFkept");
+    pending.expires_at = Some(chrono::Utc::now() + chrono::Duration::days(30));
+    store.record(&pending).await.unwrap();
+    assert!(store.get(pending.id).await.unwrap().mirrored_at.is_none());
+    let due = store.pending_mirrors(10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].asset_id, pending.id);
+    assert_eq!(due[0].object_key, pending.object_key);
+    assert_eq!(due[0].bytes.as_deref().unwrap(), b"RIFFkept");
+    store.mark_mirrored(pending.id).await.unwrap();
+    assert_eq!(
+        crate::query_text(&db, "SELECT count(*)::text AS v FROM asset_blobs").await,
+        vec!["0"]
+    );
+
+    // No money moved, no usage row.
+    assert_eq!(
+        crate::query_text(
+            &db,
+            "SELECT count(*)::text AS v FROM provider_resemble_usage"
+        )
+        .await,
+        vec!["0"]
+    );
+    assert_eq!(
+        crate::query_text(&db, "SELECT count(*)::text AS v FROM ledger_entries").await,
+        vec!["0"]
+    );
+
+    // The same id twice is refused.
+    assert!(matches!(
+        store.record(&done).await,
+        Err(RetentionError::Records(_))
+    ));
+}

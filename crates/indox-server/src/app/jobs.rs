@@ -133,9 +133,19 @@ pub async fn submit(
             return Err(invalid("modality", "only \"audio\" is supported so far"));
         }
     }
-    if obj.get("callback_uri").is_some_and(|c| !c.is_null()) {
-        return Err(invalid("callback_uri", "callbacks to your own server are not available yet: poll GET …/{job_id}?wait=30 instead"));
-    }
+    let callback_uri = match obj.get("callback_uri") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u)) => {
+            state.egress.check_url(u).map_err(|e| {
+                invalid(
+                    "callback_uri",
+                    format!("this URL is refused: {e}. Use a public http(s) URL"),
+                )
+            })?;
+            Some(u.clone())
+        }
+        Some(_) => return Err(invalid("callback_uri", "must be a URL string")),
+    };
     let lang = obj
         .get("lang")
         .and_then(Value::as_str)
@@ -166,7 +176,7 @@ pub async fn submit(
         id: Uuid::now_v7(),
         account: account.id,
         kind,
-        request: json!({ field: url, "lang": lang, "media_url": media_url }),
+        request: json!({ field: url, "lang": lang, "media_url": media_url, "callback_uri": callback_uri }),
         input_asset: Some(prepared.asset),
         input_quantity: quantity,
         hold_amount: quote.charged,
@@ -264,6 +274,9 @@ pub async fn view(state: &AppState, job: &Job) -> Value {
         for (k, v) in result {
             o.insert(k.clone(), v.clone());
         }
+    }
+    if let Some(cb) = super::callbacks::callback_view(state, job).await {
+        out["callback"] = cb;
     }
     if let Some(usage_id) = job.usage_id {
         if let Ok(Some(u)) = state.billing.ledger().get_usage(usage_id).await {
@@ -507,5 +520,9 @@ pub fn handlers(state: &AppState) -> Vec<(&'static str, Arc<dyn TaskHandler>)> {
             Arc::new(SubmitHandler(state.clone())) as Arc<dyn TaskHandler>,
         ),
         (indox_jobs::POLL_TASK, Arc::new(PollHandler(state.clone()))),
+        (
+            indox_jobs::CALLBACK_TASK,
+            Arc::new(super::callbacks::CallbackHandler(state.clone())),
+        ),
     ]
 }

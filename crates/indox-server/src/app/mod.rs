@@ -1,6 +1,7 @@
 //! Application services: the use cases handlers call, written against the domain ports only.
 
 pub mod assets;
+pub mod callbacks;
 pub mod jobs;
 pub mod maintenance;
 pub mod mirror;
@@ -8,6 +9,7 @@ pub mod probe;
 pub mod state;
 pub mod stream;
 pub mod tts;
+pub mod uploads;
 pub mod webhook;
 
 pub use probe::Probe;

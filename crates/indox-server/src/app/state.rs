@@ -35,8 +35,13 @@ pub struct AppState {
     pub egress: Arc<indox_egress::EgressPolicy>,
     pub egress_client: reqwest::Client,
     pub max_input_bytes: u64,
+    /// Largest upload body (`POST /resemble/uploads`) accepted.
+    pub max_upload_bytes: u64,
     /// Job completions, from this process and (through `LISTEN indox_jobs`) others.
     pub job_events: tokio::sync::broadcast::Sender<uuid::Uuid>,
+    /// Callback secrets and delivery attempts.
+    pub callbacks: Arc<dyn indox_jobs::CallbackStore>,
+    pub callback_schedule: indox_webhooks::RetrySchedule,
     /// Where the provider should post job webhooks, if anywhere.
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<Vec<u8>>,

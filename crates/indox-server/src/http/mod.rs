@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod multipart;
 pub mod routes;
 
 use std::future::{ready, Ready};
@@ -76,8 +77,17 @@ pub fn rate_headers(resp: &mut HttpResponseBuilder, admission: &Admission) {
 
 /// Reads a request body up to `limit` bytes; larger bodies get a JSON 413.
 pub async fn read_body(
+    payload: actix_web::web::Payload,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    read_body_limited(payload, limit, "send less text per request").await
+}
+
+/// [`read_body`] with the advice the 413 gives.
+pub async fn read_body_limited(
     mut payload: actix_web::web::Payload,
     limit: usize,
+    advice: &str,
 ) -> Result<bytes::Bytes, ApiError> {
     use futures_util::StreamExt as _;
     let mut buf = bytes::BytesMut::new();
@@ -87,9 +97,7 @@ pub async fn read_body(
         if buf.len() + chunk.len() > limit {
             return Err(ApiError::new(
                 ErrorKind::PayloadTooLarge,
-                format!(
-                    "the request body is larger than {limit} bytes; send less text per request"
-                ),
+                format!("the request body is larger than {limit} bytes; {advice}"),
             ));
         }
         buf.extend_from_slice(&chunk);

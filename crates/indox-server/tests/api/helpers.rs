@@ -32,6 +32,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Share another test app's upstream (app URL, synthesis URL) and bucket.
     pub peer_of: Option<(String, String, indox_s3::S3Config)>,
+    /// Largest upload body (`POST /resemble/uploads`).
+    pub max_upload_bytes: u64,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             egress_allowlist: "127.0.0.0/8,::1/128".into(),
             database_url: None,
             peer_of: None,
+            max_upload_bytes: 50 * 1024 * 1024,
         }
     }
 }
@@ -142,9 +145,11 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         mirror_interval: Duration::from_millis(100),
         egress_allowlist: opts.egress_allowlist,
         max_input_bytes: 10 * 1024 * 1024,
+        max_upload_bytes: opts.max_upload_bytes,
         public_url: opts.webhooks.then(|| format!("http://127.0.0.1:{port}")),
         webhook_secret: Some("sim-callback-secret".into()),
         job_poll_interval: opts.job_poll_interval,
+        callback_schedule: vec![chrono::Duration::milliseconds(50); 3],
         hold_ttl: chrono::Duration::hours(1),
         workers: 2,
         max_json_bytes: 64 * 1024,

@@ -327,7 +327,11 @@ async fn a_job_that_cannot_be_held_is_402_and_bad_requests_are_422() {
     for (body, field) in [
         (json!({"lang": "en"}), "audio_url"),
         (
-            json!({"audio_url": url, "callback_uri": "https://example.com/hook"}),
+            json!({"audio_url": url, "callback_uri": "http://10.0.0.1/hook"}),
+            "callback_uri",
+        ),
+        (
+            json!({"audio_url": url, "callback_uri": 42}),
             "callback_uri",
         ),
     ] {
@@ -353,4 +357,140 @@ async fn a_job_that_cannot_be_held_is_402_and_bad_requests_are_422() {
     let (status, _) =
         error_code(submit(&app, &rich, "stt", json!({"audio_url": not_audio})).await).await;
     assert_eq!(status, 422, "a URL that is not audio is refused");
+}
+
+/// One received request: its headers and body.
+type Received = (std::collections::HashMap<String, String>, Vec<u8>);
+
+/// A callback receiver that fails `failures` times, then accepts; it keeps what it got.
+struct Receiver {
+    url: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+async fn receiver(failures: u32) -> Receiver {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<Vec<_>>> = Arc::new(Mutex::new(Vec::new()));
+    let calls = Arc::new(AtomicU32::new(0));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let g = got.clone();
+    let server = actix_web::HttpServer::new(move || {
+        let g = g.clone();
+        let calls = calls.clone();
+        actix_web::App::new().default_service(actix_web::web::to(
+            move |req: actix_web::HttpRequest, body: actix_web::web::Bytes| {
+                let g = g.clone();
+                let calls = calls.clone();
+                async move {
+                    let headers = req
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                        .collect();
+                    g.lock().unwrap().push((headers, body.to_vec()));
+                    if calls.fetch_add(1, Ordering::SeqCst) < failures {
+                        actix_web::HttpResponse::InternalServerError().finish()
+                    } else {
+                        actix_web::HttpResponse::Ok().finish()
+                    }
+                }
+            },
+        ))
+    })
+    .listen(listener)
+    .unwrap()
+    .workers(1)
+    .disable_signals()
+    .run();
+    tokio::spawn(server);
+    Receiver { url, got }
+}
+
+#[tokio::test]
+async fn a_failing_callback_receiver_is_retried_until_it_accepts_a_signed_event() {
+    let app = spawn_app().await;
+    let user = app.user("1.00").await;
+    let rx = receiver(2).await;
+    let url = synthesized_url(&app, &user, "Call me back.").await;
+    let job: serde_json::Value = submit(
+        &app,
+        &user,
+        "stt",
+        json!({"audio_url": url, "callback_uri": rx.url}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let job_id = job["job_id"].as_str().unwrap().to_owned();
+
+    let view = eventually(|| async {
+        let r = app
+            .client
+            .get(format!("{}/resemble/stt/{job_id}", app.base))
+            .bearer_auth(&user.key)
+            .send()
+            .await
+            .unwrap();
+        let v: serde_json::Value = r.json().await.unwrap();
+        (v["callback"]["delivered"] == true).then_some(v)
+    })
+    .await
+    .expect("the callback was delivered");
+    let attempts = view["callback"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3, "two failures, then success: {view}");
+    assert_eq!(attempts[0]["status_code"], 500);
+    assert_eq!(attempts[2]["delivered"], true);
+
+    // Every attempt carried the same event id, signed with the account's secret.
+    let secret: serde_json::Value = app
+        .client
+        .get(format!("{}/resemble/webhooks/secret", app.base))
+        .bearer_auth(&user.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = indox_webhooks::WebhookSecret::parse(secret["secret"].as_str().unwrap()).unwrap();
+    let got = rx.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 3);
+    let ids: std::collections::HashSet<&String> =
+        got.iter().map(|(h, _)| &h["webhook-id"]).collect();
+    assert_eq!(ids.len(), 1, "a stable event id");
+    for (h, body) in &got {
+        let now = chrono::Utc::now().timestamp();
+        indox_webhooks::verify(
+            std::slice::from_ref(&secret),
+            &h["webhook-id"],
+            &h["webhook-timestamp"],
+            &h["webhook-signature"],
+            body,
+            now,
+            300,
+        )
+        .unwrap();
+        let event: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(event["type"], "job.completed");
+        assert_eq!(event["job"]["transcript"], "Call me back.");
+    }
+    // The job was billed once, whatever the callbacks did.
+    assert_eq!(stt_rows(&app.usage(user.account).await).len(), 1);
+
+    // Rotation: a new secret, the old one still listed as previous.
+    let rotated: serde_json::Value = app
+        .client
+        .post(format!("{}/resemble/webhooks/secret/rotate", app.base))
+        .bearer_auth(&user.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(rotated["secret"], json!(secret.to_whsec_string()));
+    assert_eq!(rotated["previous_secret"], json!(secret.to_whsec_string()));
 }

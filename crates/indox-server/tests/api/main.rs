@@ -9,3 +9,4 @@ mod processes;
 mod snippet;
 mod stream;
 mod tts;
+mod uploads;

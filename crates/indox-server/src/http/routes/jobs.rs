@@ -152,3 +152,27 @@ pub async fn resemble_webhook(
     };
     run.await.map_err(|e: ApiError| e.with_request_id(rid.0))
 }
+
+/// `GET /resemble/webhooks/secret`: the secret your callbacks are signed with.
+pub async fn callback_secret(
+    state: web::Data<AppState>,
+    caller: Caller,
+    rid: ReqId,
+) -> Result<HttpResponse, ApiError> {
+    let s = crate::app::callbacks::secrets(&state, caller.0.account.id)
+        .await
+        .map_err(|e| e.with_request_id(rid.0))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "secret": s.current, "previous_secret": s.previous, "rotated_at": s.rotated_at })))
+}
+
+/// `POST /resemble/webhooks/secret/rotate`: a new secret; the old one verifies for a day more.
+pub async fn rotate_callback_secret(
+    state: web::Data<AppState>,
+    caller: Caller,
+    rid: ReqId,
+) -> Result<HttpResponse, ApiError> {
+    let s = crate::app::callbacks::rotate(&state, caller.0.account.id)
+        .await
+        .map_err(|e| e.with_request_id(rid.0))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "secret": s.current, "previous_secret": s.previous, "rotated_at": s.rotated_at })))
+}

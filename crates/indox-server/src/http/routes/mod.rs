@@ -4,6 +4,7 @@ pub mod assets;
 pub mod health;
 pub mod jobs;
 pub mod tts;
+pub mod uploads;
 pub mod usage;
 pub mod voices;
 
@@ -20,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/resemble/tts/stream", web::post().to(tts::stream))
                 .route("/resemble/usage/{usage_id}", web::get().to(usage::get))
                 .route("/resemble/assets/{asset_id}", web::get().to(assets::get))
+                .route("/resemble/uploads", web::post().to(uploads::create))
                 .route("/resemble/stt", web::post().to(jobs::submit_stt))
                 .route("/resemble/stt/{job_id}", web::get().to(jobs::get_stt))
                 .route("/resemble/enhance", web::post().to(jobs::submit_enhance))
@@ -32,6 +34,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/resemble/webhooks/resemble",
                     web::post().to(jobs::resemble_webhook),
+                )
+                .route(
+                    "/resemble/webhooks/secret",
+                    web::get().to(jobs::callback_secret),
+                )
+                .route(
+                    "/resemble/webhooks/secret/rotate",
+                    web::post().to(jobs::rotate_callback_secret),
                 ),
         );
 }
