@@ -22,17 +22,57 @@ pub const POLL_TASK: &str = "job.poll";
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     Stt,
-    Detect,
     Enhance,
+    Edit,
+    Detect,
+    Intelligence,
+    WatermarkApply,
+    WatermarkDetect,
+    IdentitySearch,
+    IdentityEnroll,
 }
 
 impl JobKind {
-    /// The stable name (`jobs.kind`, URL path segment).
+    /// Every kind.
+    pub const ALL: [JobKind; 9] = [
+        Self::Stt,
+        Self::Enhance,
+        Self::Edit,
+        Self::Detect,
+        Self::Intelligence,
+        Self::WatermarkApply,
+        Self::WatermarkDetect,
+        Self::IdentitySearch,
+        Self::IdentityEnroll,
+    ];
+
+    /// The stable name (`jobs.kind`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Stt => "stt",
-            Self::Detect => "detect",
             Self::Enhance => "enhance",
+            Self::Edit => "edit",
+            Self::Detect => "detect",
+            Self::Intelligence => "intelligence",
+            Self::WatermarkApply => "watermark_apply",
+            Self::WatermarkDetect => "watermark_detect",
+            Self::IdentitySearch => "identity_search",
+            Self::IdentityEnroll => "identity_enroll",
+        }
+    }
+
+    /// The path under `/api/v1/resemble/` where jobs of this kind are submitted and read.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Stt => "stt",
+            Self::Enhance => "enhance",
+            Self::Edit => "edit",
+            Self::Detect => "detect",
+            Self::Intelligence => "intelligence",
+            Self::WatermarkApply => "watermark/apply",
+            Self::WatermarkDetect => "watermark/detect",
+            Self::IdentitySearch => "identity/search",
+            Self::IdentityEnroll => "identity",
         }
     }
 
@@ -41,15 +81,18 @@ impl JobKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    /// Every kind.
-    pub const ALL: [JobKind; 3] = [Self::Stt, Self::Detect, Self::Enhance];
-
     /// The capability it is billed as.
     pub fn capability(self) -> Capability {
         match self {
             Self::Stt => Capability::Stt,
-            Self::Detect => Capability::Detect,
             Self::Enhance => Capability::Enhance,
+            Self::Edit => Capability::Edit,
+            Self::Detect => Capability::Detect,
+            Self::Intelligence => Capability::Intelligence,
+            Self::WatermarkApply => Capability::WatermarkApply,
+            Self::WatermarkDetect => Capability::WatermarkDetect,
+            Self::IdentitySearch => Capability::IdentitySearch,
+            Self::IdentityEnroll => Capability::IdentityEnroll,
         }
     }
 }

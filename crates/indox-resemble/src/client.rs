@@ -9,8 +9,8 @@ use bytes::Bytes;
 use chrono::NaiveDate;
 use futures_util::{stream, StreamExt as _};
 use indox_voice::{
-    AsyncOp, ByteStream, Synthesis, SynthesisRequest, UpstreamError, UpstreamJob, VoicePage,
-    VoiceUpstream,
+    AsyncOp, ByteStream, Created, Synthesis, SynthesisRequest, UpstreamError, UpstreamJob,
+    VoicePage, VoiceUpstream,
 };
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{RequestBuilder, Response};
@@ -289,20 +289,25 @@ impl VoiceUpstream for ResembleClient {
         media_url: &str,
         params: &serde_json::Value,
         callback_url: Option<String>,
-    ) -> Result<String, UpstreamError> {
+    ) -> Result<Created, UpstreamError> {
         let body = crate::jobs::create_body(op, media_url, params, callback_url.as_deref());
         let req = self
             .http
             .post(format!("{}/{}", self.app_url, crate::jobs::path(op)))
             .json(&body);
         let (status, body) = self.send_json(req).await?;
-        Ok(crate::jobs::parse_created(status, &body)?)
+        if crate::jobs::is_synchronous(op) {
+            return Ok(Created::Done(crate::jobs::parse_sync(op, status, &body)?));
+        }
+        Ok(Created::Started(crate::jobs::parse_created(status, &body)?))
     }
 
     async fn get_job(&self, op: AsyncOp, id: &str) -> Result<UpstreamJob, UpstreamError> {
-        let req = self
-            .http
-            .get(format!("{}/{}/{}", self.app_url, crate::jobs::path(op), id));
+        let req = self.http.get(format!(
+            "{}/{}",
+            self.app_url,
+            crate::jobs::get_path(op, id)
+        ));
         let (status, body) = self.send_json(req).await?;
         Ok(crate::jobs::parse_job(op, status, &body)?)
     }

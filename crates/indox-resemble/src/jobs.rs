@@ -8,16 +8,36 @@ use indox_voice::{AsyncOp, UpstreamJob};
 use crate::error::ResembleError;
 use crate::parse::{as_f64, envelope};
 
-/// The collection path under the app host.
+/// The collection path under the app host (where jobs are created).
 pub fn path(op: AsyncOp) -> &'static str {
     match op {
         AsyncOp::SpeechToText => "speech-to-text",
         AsyncOp::Detect => "detect",
         AsyncOp::Enhance => "audio_enhancements",
+        AsyncOp::Edit => "edit",
+        AsyncOp::Intelligence => "intelligence",
+        AsyncOp::WatermarkApply => "watermark/apply",
+        AsyncOp::WatermarkDetect => "watermark/detect",
+        AsyncOp::IdentitySearch => "identity/search",
+        AsyncOp::IdentityEnroll => "identity",
     }
 }
 
-/// The create body: the media URL, the callback, and the passthrough parameters.
+/// Where one job is read.
+pub fn get_path(op: AsyncOp, id: &str) -> String {
+    match op {
+        AsyncOp::Intelligence => format!("intelligences/{id}"),
+        AsyncOp::WatermarkApply | AsyncOp::WatermarkDetect => format!("{}/{id}/result", path(op)),
+        _ => format!("{}/{id}", path(op)),
+    }
+}
+
+/// Whether the upstream answers at once instead of running a job.
+pub fn is_synchronous(op: AsyncOp) -> bool {
+    matches!(op, AsyncOp::IdentitySearch | AsyncOp::IdentityEnroll)
+}
+
+/// The create body: the media URL, the callback, and the parameters each operation takes.
 pub fn create_body(
     op: AsyncOp,
     media_url: &str,
@@ -25,15 +45,38 @@ pub fn create_body(
     callback_url: Option<&str>,
 ) -> Value {
     let mut body = Map::new();
-    body.insert("url".into(), json!(media_url));
+    let url_field = if op == AsyncOp::Edit {
+        "input_audio"
+    } else {
+        "url"
+    };
+    body.insert(url_field.into(), json!(media_url));
     if let Some(cb) = callback_url {
-        body.insert("callback_url".into(), json!(cb));
+        // Edit names it `callback_uri`, everything else `callback_url`.
+        let name = if op == AsyncOp::Edit {
+            "callback_uri"
+        } else {
+            "callback_url"
+        };
+        if !is_synchronous(op) {
+            body.insert(name.into(), json!(cb));
+        }
     }
-    if let (AsyncOp::Detect, Some(m)) = (op, params.get("modality")) {
-        body.insert("modality".into(), m.clone());
-    }
-    if let (AsyncOp::SpeechToText, Some(q)) = (op, params.get("query")) {
-        body.insert("query".into(), q.clone());
+    let pass: &[&str] = match op {
+        AsyncOp::Detect => &["modality"],
+        AsyncOp::SpeechToText => &["query"],
+        AsyncOp::Edit => &["original_transcript", "target_transcript", "voice_uuid"],
+        AsyncOp::Intelligence => &["media_type", "query"],
+        AsyncOp::WatermarkApply => &["strength", "custom_message"],
+        AsyncOp::WatermarkDetect => &["custom_message"],
+        AsyncOp::IdentitySearch => &["top_k"],
+        AsyncOp::IdentityEnroll => &["name"],
+        AsyncOp::Enhance => &[],
+    };
+    for k in pass {
+        if let Some(v) = params.get(*k).filter(|v| !v.is_null()) {
+            body.insert((*k).into(), v.clone());
+        }
     }
     Value::Object(body)
 }
@@ -61,6 +104,43 @@ pub fn parse_created(status: u16, body: &[u8]) -> Result<String, ResembleError> 
     text(it.get("uuid").or_else(|| it.get("id")))
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ResembleError::Protocol("the created job has no uuid".into()))
+}
+
+/// The answer of a synchronous operation (identity), as a finished job.
+pub fn parse_sync(
+    op: AsyncOp,
+    status_code: u16,
+    body: &[u8],
+) -> Result<UpstreamJob, ResembleError> {
+    let obj = envelope(status_code, body)?;
+    let result = match op {
+        AsyncOp::IdentitySearch => {
+            // DOCS: `item: [{uuid,name,confidence,distance}]`; FERN: `item: {<uuid>: {name,distance,score_type}}`.
+            let matches: Vec<Value> = match obj.get("item").or_else(|| obj.get("items")) {
+                Some(Value::Array(a)) => a.clone(),
+                Some(Value::Object(m)) => m
+                    .iter()
+                    .map(|(uuid, v)| {
+                        let mut o = v.as_object().cloned().unwrap_or_default();
+                        o.insert("uuid".into(), json!(uuid));
+                        Value::Object(o)
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            json!({ "matches": matches })
+        }
+        _ => {
+            let it = item(&obj);
+            json!({ "identity": Value::Object(it) })
+        }
+    };
+    Ok(UpstreamJob {
+        id: String::new(),
+        status: "completed".into(),
+        result,
+        error: None,
+    })
 }
 
 /// Maps the upstream's status words onto ours (`finished`/`success` mean completed).
@@ -123,7 +203,17 @@ pub fn parse_job(op: AsyncOp, status_code: u16, body: &[u8]) -> Result<UpstreamJ
     let obj = envelope(status_code, body)?;
     let it = item(&obj);
     let id = text(it.get("uuid").or_else(|| it.get("id"))).unwrap_or_default();
-    let status = status(text(it.get("status")));
+    let mut status = status(text(it.get("status")));
+    // Edit and intelligence items may carry no status: done once the result or an error is set.
+    if it.get("status").is_none() {
+        if it.get("result_audio_url").is_some_and(|v| !v.is_null())
+            || it.get("description").is_some_and(|v| !v.is_null())
+        {
+            status = "completed".into();
+        } else if it.get("error").is_some_and(|v| !v.is_null()) {
+            status = "failed".into();
+        }
+    }
     let error = text(it.get("error_message").or_else(|| it.get("error"))).filter(|e| !e.is_empty());
     let result = if status == "completed" {
         match op {
@@ -135,6 +225,31 @@ pub fn parse_job(op: AsyncOp, status_code: u16, body: &[u8]) -> Result<UpstreamJ
             AsyncOp::Enhance => json!({
                 "enhanced_audio_url": text(it.get("enhanced_audio_url").or_else(|| it.get("url"))),
             }),
+            AsyncOp::Edit => json!({ "result_audio_url": text(it.get("result_audio_url")) }),
+            AsyncOp::Intelligence => {
+                json!({ "description": it.get("description").cloned().unwrap_or(Value::Null) })
+            }
+            AsyncOp::WatermarkApply => {
+                json!({ "watermarked_media": text(it.get("watermarked_media")) })
+            }
+            AsyncOp::WatermarkDetect => {
+                let m = it
+                    .get("metrics")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                let present = match m.get("has_watermark") {
+                    Some(Value::Bool(b)) => Some(*b),
+                    // FERN audio: `{channel: bool}`; present when any channel has it.
+                    Some(Value::Object(ch)) => Some(ch.values().any(|v| v.as_bool() == Some(true))),
+                    _ => m
+                        .get("overall_status")
+                        .and_then(Value::as_str)
+                        .map(|s| s == "present"),
+                };
+                json!({ "has_watermark": present, "confidence": m.get("confidence").and_then(as_f64), "metrics": Value::Object(m) })
+            }
+            AsyncOp::IdentitySearch | AsyncOp::IdentityEnroll => Value::Object(it.clone()),
             AsyncOp::Detect => {
                 let mut v = verdict(&it);
                 if let Value::Object(m) = &mut v {

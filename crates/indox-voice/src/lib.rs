@@ -6,6 +6,6 @@ pub mod tts;
 pub mod voices;
 
 pub use error::{UpstreamError, VoiceError};
-pub use ports::{AsyncOp, ByteStream, UpstreamJob, VoiceUpstream};
+pub use ports::{AsyncOp, ByteStream, Created, UpstreamJob, VoiceUpstream};
 pub use tts::{Precision, Synthesis, SynthesisRequest};
 pub use voices::{Voice, VoicePage};

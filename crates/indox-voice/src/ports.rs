@@ -29,6 +29,23 @@ pub enum AsyncOp {
     SpeechToText,
     Detect,
     Enhance,
+    Edit,
+    Intelligence,
+    WatermarkApply,
+    WatermarkDetect,
+    /// Synchronous upstream: answered at once.
+    IdentitySearch,
+    /// Synchronous upstream: answered at once.
+    IdentityEnroll,
+}
+
+/// What starting an upstream job gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// Running upstream under this id.
+    Started(String),
+    /// The upstream answered at once (synchronous operations).
+    Done(UpstreamJob),
 }
 
 /// A stream of audio bytes as they arrive from the upstream.
@@ -61,7 +78,7 @@ pub trait VoiceUpstream: Send + Sync {
         media_url: &str,
         params: &serde_json::Value,
         callback_url: Option<String>,
-    ) -> Result<String, UpstreamError>;
+    ) -> Result<Created, UpstreamError>;
 
     /// Reads an async job (authenticated; the source of truth over any webhook payload).
     async fn get_job(&self, op: AsyncOp, id: &str) -> Result<UpstreamJob, UpstreamError>;

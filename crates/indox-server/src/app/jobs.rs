@@ -13,7 +13,7 @@ use indox_core::RequestId;
 use indox_egress::EgressError;
 use indox_jobs::{Finish, Finished, Job, JobKind, NewJob, Task, TaskFailure, TaskHandler};
 use indox_retention::{AssetClass, Mirror};
-use indox_voice::{AsyncOp, UpstreamError, UpstreamJob};
+use indox_voice::{AsyncOp, Created, UpstreamError, UpstreamJob};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -26,8 +26,14 @@ use crate::http::{ApiError, ErrorKind};
 pub fn op(kind: JobKind) -> AsyncOp {
     match kind {
         JobKind::Stt => AsyncOp::SpeechToText,
-        JobKind::Detect => AsyncOp::Detect,
         JobKind::Enhance => AsyncOp::Enhance,
+        JobKind::Edit => AsyncOp::Edit,
+        JobKind::Detect => AsyncOp::Detect,
+        JobKind::Intelligence => AsyncOp::Intelligence,
+        JobKind::WatermarkApply => AsyncOp::WatermarkApply,
+        JobKind::WatermarkDetect => AsyncOp::WatermarkDetect,
+        JobKind::IdentitySearch => AsyncOp::IdentitySearch,
+        JobKind::IdentityEnroll => AsyncOp::IdentityEnroll,
     }
 }
 
@@ -100,6 +106,73 @@ async fn fetch_input(
     Ok((bytes, format, info))
 }
 
+/// Fields a kind needs besides its media.
+fn required_fields(kind: JobKind) -> &'static [&'static str] {
+    match kind {
+        JobKind::Edit => &["original_transcript", "target_transcript", "voice_uuid"],
+        JobKind::IdentityEnroll => &["name"],
+        _ => &[],
+    }
+}
+
+/// The input's URL: `audio_url`, `url` or (edit) `input_audio`, or `upload_id` naming one of
+/// the caller's uploads (resolved to a presigned URL of our stored copy).
+async fn input_url(
+    state: &AppState,
+    caller: &Principal,
+    kind: JobKind,
+    obj: &serde_json::Map<String, Value>,
+) -> Result<(&'static str, String), ApiError> {
+    for field in ["audio_url", "url", "input_audio"] {
+        if let Some(v) = obj.get(field) {
+            let url = v
+                .as_str()
+                .ok_or_else(|| invalid(field, "must be a URL string"))?;
+            return Ok((field, url.to_owned()));
+        }
+    }
+    if let Some(v) = obj.get("upload_id") {
+        let not_found = || {
+            invalid(
+                "upload_id",
+                "no upload with this id for your account (POST /api/v1/resemble/uploads first)",
+            )
+        };
+        let id = v
+            .as_str()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or_else(not_found)?;
+        let asset = match state.assets.get(id).await {
+            Ok(a) if a.account == caller.account.id && a.deleted_at.is_none() => a,
+            Ok(_) | Err(indox_retention::RetentionError::NotFound) => return Err(not_found()),
+            Err(e) => return Err(e.into()),
+        };
+        if asset.mirrored_at.is_none() {
+            return Err(ApiError::new(
+                ErrorKind::Unavailable {
+                    code: "upload_not_stored_yet",
+                    retry_after: Some(5),
+                },
+                "this upload is still being copied to storage; retry in a few seconds",
+            ));
+        }
+        let url = state
+            .objects
+            .presign_get(&asset.object_key, chrono::Duration::minutes(30))
+            .await?;
+        return Ok(("upload_id", url));
+    }
+    let field = if kind == JobKind::Edit {
+        "input_audio"
+    } else {
+        "audio_url"
+    };
+    Err(invalid(
+        field,
+        "is required: the URL of the audio (or an `upload_id`)",
+    ))
+}
+
 /// `POST /resemble/{stt|detect}`: validates, fetches and measures the input, stores it,
 /// holds its cost and queues the job. Never waits for the upstream.
 pub async fn submit(
@@ -112,25 +185,16 @@ pub async fn submit(
     let obj = value
         .as_object()
         .ok_or_else(|| ApiError::malformed_json("expected a JSON object"))?;
-    let (field, url) = match kind {
-        JobKind::Stt | JobKind::Enhance => match (obj.get("audio_url"), obj.get("url")) {
-            (Some(Value::String(u)), _) => ("audio_url", u.clone()),
-            (None, Some(Value::String(u))) => ("url", u.clone()),
-            _ => {
-                return Err(invalid(
-                    "audio_url",
-                    "is required: the URL of the recording",
-                ))
-            }
-        },
-        JobKind::Detect => match obj.get("url") {
-            Some(Value::String(u)) => ("url", u.clone()),
-            _ => return Err(invalid("url", "is required: the URL of the media to check")),
-        },
-    };
+    let (field, url) = input_url(state, caller, kind, obj).await?;
     if let Some(m) = obj.get("modality") {
         if m.as_str() != Some("audio") {
             return Err(invalid("modality", "only \"audio\" is supported so far"));
+        }
+    }
+    for required in required_fields(kind) {
+        let given = obj.get(*required).and_then(Value::as_str).map(str::trim);
+        if given.is_none_or(str::is_empty) {
+            return Err(invalid(required, "is required for this job"));
         }
     }
     let callback_uri = match obj.get("callback_uri") {
@@ -146,16 +210,15 @@ pub async fn submit(
         }
         Some(_) => return Err(invalid("callback_uri", "must be a URL string")),
     };
-    let lang = obj
-        .get("lang")
-        .and_then(Value::as_str)
-        .unwrap_or("en")
-        .to_owned();
     admit(state, caller, kind.capability()).await?;
 
     let (bytes, format, info) = fetch_input(state, field, &url).await?;
     let account = &caller.account;
-    let quantity = quantity_from_millis(info.duration_millis_ceil());
+    // Identity searches are billed per search; everything else per second of input audio.
+    let quantity = match kind {
+        JobKind::IdentitySearch => rust_decimal::Decimal::ONE,
+        _ => quantity_from_millis(info.duration_millis_ceil()),
+    };
     let quote = state
         .billing
         .quote(kind.capability(), quantity, account.markup_rate)?;
@@ -163,7 +226,7 @@ pub async fn submit(
     let now = state.clock.now();
     let class = match kind {
         JobKind::Stt => AssetClass::SttInput,
-        JobKind::Detect | JobKind::Enhance => AssetClass::GenericUpload,
+        _ => AssetClass::GenericUpload,
     };
     let prepared = assets::prepare(state, account.id, class, bytes, format, &info, now, None).await;
     let prepared = assets::mirror_first(state, prepared).await;
@@ -176,7 +239,13 @@ pub async fn submit(
         id: Uuid::now_v7(),
         account: account.id,
         kind,
-        request: json!({ field: url, "lang": lang, "media_url": media_url, "callback_uri": callback_uri }),
+        request: {
+            let mut request = obj.clone();
+            request.insert(field.into(), json!(url));
+            request.insert("media_url".into(), json!(media_url));
+            request.insert("callback_uri".into(), json!(callback_uri));
+            Value::Object(request)
+        },
         input_asset: Some(prepared.asset),
         input_quantity: quantity,
         hold_amount: quote.charged,
@@ -357,21 +426,21 @@ async fn mirror_output(
     result: &Value,
 ) -> (Value, Option<indox_retention::NewAsset>) {
     let mut result = result.clone();
-    let (JobKind::Enhance, Some(source)) = (
-        job.kind,
-        result
-            .get("enhanced_audio_url")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-    ) else {
+    let (field, class) = match job.kind {
+        JobKind::Enhance => ("enhanced_audio_url", AssetClass::EnhanceOutput),
+        JobKind::Edit => ("result_audio_url", AssetClass::EditOutput),
+        JobKind::WatermarkApply => ("watermarked_media", AssetClass::WatermarkOutput),
+        _ => return (result, None),
+    };
+    let Some(source) = result.get(field).and_then(Value::as_str).map(str::to_owned) else {
         return (result, None);
     };
     result["resemble_url"] = json!(source);
     result["audio_url"] = Value::Null;
-    let fetched = match fetch_input(state, "enhanced_audio_url", &source).await {
+    let fetched = match fetch_input(state, field, &source).await {
         Ok(f) => f,
         Err(e) => {
-            tracing::warn!(job = %job.id, error = %e.message, "could not mirror the enhanced audio");
+            tracing::warn!(job = %job.id, error = %e.message, "could not mirror the job's output audio");
             return (result, None);
         }
     };
@@ -380,7 +449,7 @@ async fn mirror_output(
     let prepared = assets::prepare(
         state,
         job.account,
-        AssetClass::EnhanceOutput,
+        class,
         bytes,
         format,
         &info,
@@ -443,12 +512,19 @@ impl TaskHandler for SubmitHandler {
             )
             .await
         {
-            Ok(upstream_id) => {
+            Ok(Created::Started(upstream_id)) => {
                 state
                     .jobs
                     .mark_submitted(id, &upstream_id, state.job_poll_interval)
                     .await
                     .map_err(|e| TaskFailure::Retry(e.to_string()))?;
+                Ok(())
+            }
+            // A synchronous upstream (identity) answered at once: finish now.
+            Ok(Created::Done(up)) => {
+                finish_from_upstream(state, &job, &up)
+                    .await
+                    .map_err(TaskFailure::Retry)?;
                 Ok(())
             }
             Err(e) if permanent(&e) => {

@@ -494,3 +494,192 @@ async fn a_failing_callback_receiver_is_retried_until_it_accepts_a_signed_event(
     assert_ne!(rotated["secret"], json!(secret.to_whsec_string()));
     assert_eq!(rotated["previous_secret"], json!(secret.to_whsec_string()));
 }
+
+#[tokio::test]
+async fn a_watermark_applied_is_found_and_its_output_is_ours() {
+    let app = spawn_app().await;
+    let user = app.user("1.00").await;
+    let url = synthesized_url(&app, &user, "Mark this one.").await;
+    let job: serde_json::Value = submit(&app, &user, "watermark/apply", json!({"url": url}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let applied = wait_done(
+        &app,
+        &user,
+        "watermark/apply",
+        job["job_id"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(applied["status"], "completed", "{applied}");
+    let marked = applied["audio_url"]
+        .as_str()
+        .expect("the watermarked audio is mirrored")
+        .to_owned();
+    assert!(applied["resemble_url"].is_string());
+
+    let detect = |u: String| {
+        let app = &app;
+        let user = &user;
+        async move {
+            let job: serde_json::Value = submit(app, user, "watermark/detect", json!({"url": u}))
+                .await
+                .json()
+                .await
+                .unwrap();
+            wait_done(
+                app,
+                user,
+                "watermark/detect",
+                job["job_id"].as_str().unwrap(),
+            )
+            .await
+        }
+    };
+    assert_eq!(detect(marked).await["has_watermark"], true);
+    assert_eq!(detect(url).await["has_watermark"], false);
+    let rows = app.usage(user.account).await;
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.capability == "watermark_apply")
+            .count(),
+        1
+    );
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.capability == "watermark_detect")
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn edit_intelligence_and_identity_jobs_complete() {
+    let app = spawn_app().await;
+    let user = app.user("1.00").await;
+    let url = synthesized_url(&app, &user, "Please edit me.").await;
+
+    let edit: serde_json::Value = submit(
+        &app,
+        &user,
+        "edit",
+        json!({"input_audio": url, "original_transcript": "Please edit me.", "target_transcript": "Please keep me.", "voice_uuid": "55592656"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let edited = wait_done(&app, &user, "edit", edit["job_id"].as_str().unwrap()).await;
+    assert_eq!(edited["status"], "completed", "{edited}");
+    assert!(
+        edited["audio_url"].is_string(),
+        "the edited audio is mirrored: {edited}"
+    );
+    let (status, err) =
+        error_code(submit(&app, &user, "edit", json!({"input_audio": url})).await).await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (422, Some("original_transcript"))
+    );
+
+    let intel: serde_json::Value = submit(&app, &user, "intelligence", json!({"url": url}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let described = wait_done(
+        &app,
+        &user,
+        "intelligence",
+        intel["job_id"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(described["status"], "completed", "{described}");
+    assert!(!described["description"].is_null());
+
+    let enroll: serde_json::Value = submit(
+        &app,
+        &user,
+        "identity",
+        json!({"name": "Ada", "audio_url": url}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let enrolled = wait_done(&app, &user, "identity", enroll["job_id"].as_str().unwrap()).await;
+    assert_eq!(enrolled["status"], "completed", "{enrolled}");
+    let search: serde_json::Value =
+        submit(&app, &user, "identity/search", json!({"audio_url": url}))
+            .await
+            .json()
+            .await
+            .unwrap();
+    let found = wait_done(
+        &app,
+        &user,
+        "identity/search",
+        search["job_id"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(found["status"], "completed", "{found}");
+    assert!(found["matches"].is_array());
+    // Billed per search: one unit.
+    assert_eq!(found["billing"]["unit"], "search");
+    assert_eq!(found["billing"]["quantity"], "1.000");
+}
+
+#[tokio::test]
+async fn a_job_can_take_an_upload_id_instead_of_a_url() {
+    let app = spawn_app().await;
+    let user = app.user("1.00").await;
+    let body: serde_json::Value = app
+        .synthesize(&user, json!({"voice_uuid": "55592656", "text": "From an upload.", "output_format": "wav", "sample_rate": 16000}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let audio = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        body["audio_content"].as_str().unwrap(),
+    )
+    .unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", "stt_input")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(audio)
+                .file_name("in.wav")
+                .mime_str("audio/wav")
+                .unwrap(),
+        );
+    let up: serde_json::Value = app
+        .client
+        .post(format!("{}/resemble/uploads", app.base))
+        .bearer_auth(&user.key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let upload_id = up["upload_id"].as_str().unwrap().to_owned();
+    let job: serde_json::Value = submit(&app, &user, "stt", json!({"upload_id": upload_id}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let done = wait_done(&app, &user, "stt", job["job_id"].as_str().unwrap()).await;
+    assert_eq!(done["transcript"], "From an upload.");
+
+    // Another account cannot use it.
+    let other = app.user("1.00").await;
+    let (status, err) =
+        error_code(submit(&app, &other, "stt", json!({"upload_id": upload_id})).await).await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (422, Some("upload_id"))
+    );
+}

@@ -27,47 +27,6 @@ async fn submit(
     run.await.map_err(|e: ApiError| e.with_request_id(rid.0))
 }
 
-/// `POST /resemble/stt`.
-pub async fn submit_stt(
-    state: web::Data<AppState>,
-    caller: Caller,
-    rid: ReqId,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    submit(&state, &caller, rid, JobKind::Stt, payload).await
-}
-
-/// `POST /resemble/detect`.
-pub async fn submit_detect(
-    state: web::Data<AppState>,
-    caller: Caller,
-    rid: ReqId,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    submit(&state, &caller, rid, JobKind::Detect, payload).await
-}
-
-/// `POST /resemble/enhance`.
-pub async fn submit_enhance(
-    state: web::Data<AppState>,
-    caller: Caller,
-    rid: ReqId,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    submit(&state, &caller, rid, JobKind::Enhance, payload).await
-}
-
-/// `GET /resemble/enhance/{job_id}`.
-pub async fn get_enhance(
-    state: web::Data<AppState>,
-    caller: Caller,
-    rid: ReqId,
-    path: web::Path<String>,
-    wait: web::Query<Wait>,
-) -> Result<HttpResponse, ApiError> {
-    get(&state, &caller, rid, JobKind::Enhance, &path, &wait).await
-}
-
 /// `?wait=N`
 #[derive(Debug, Deserialize)]
 pub struct Wait {
@@ -107,26 +66,33 @@ async fn get(
     run.await.map_err(|e: ApiError| e.with_request_id(rid.0))
 }
 
-/// `GET /resemble/stt/{job_id}`.
-pub async fn get_stt(
-    state: web::Data<AppState>,
-    caller: Caller,
-    rid: ReqId,
-    path: web::Path<String>,
-    wait: web::Query<Wait>,
-) -> Result<HttpResponse, ApiError> {
-    get(&state, &caller, rid, JobKind::Stt, &path, &wait).await
-}
-
-/// `GET /resemble/detect/{job_id}`.
-pub async fn get_detect(
-    state: web::Data<AppState>,
-    caller: Caller,
-    rid: ReqId,
-    path: web::Path<String>,
-    wait: web::Query<Wait>,
-) -> Result<HttpResponse, ApiError> {
-    get(&state, &caller, rid, JobKind::Detect, &path, &wait).await
+/// Registers `POST /resemble/<kind>` and `GET /resemble/<kind>/{job_id}` for every job kind.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for kind in JobKind::ALL {
+        cfg.route(
+            &format!("/resemble/{}", kind.path()),
+            web::post().to(
+                move |state: web::Data<AppState>,
+                      caller: Caller,
+                      rid: ReqId,
+                      payload: web::Payload| async move {
+                    submit(&state, &caller, rid, kind, payload).await
+                },
+            ),
+        );
+        cfg.route(
+            &format!("/resemble/{}/{{job_id}}", kind.path()),
+            web::get().to(
+                move |state: web::Data<AppState>,
+                      caller: Caller,
+                      rid: ReqId,
+                      path: web::Path<String>,
+                      wait: web::Query<Wait>| async move {
+                    get(&state, &caller, rid, kind, &path, &wait).await
+                },
+            ),
+        );
+    }
 }
 
 /// `POST /resemble/webhooks/resemble` (no API key: the signature authenticates it).

@@ -22,15 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/resemble/usage/{usage_id}", web::get().to(usage::get))
                 .route("/resemble/assets/{asset_id}", web::get().to(assets::get))
                 .route("/resemble/uploads", web::post().to(uploads::create))
-                .route("/resemble/stt", web::post().to(jobs::submit_stt))
-                .route("/resemble/stt/{job_id}", web::get().to(jobs::get_stt))
-                .route("/resemble/enhance", web::post().to(jobs::submit_enhance))
-                .route(
-                    "/resemble/enhance/{job_id}",
-                    web::get().to(jobs::get_enhance),
-                )
-                .route("/resemble/detect", web::post().to(jobs::submit_detect))
-                .route("/resemble/detect/{job_id}", web::get().to(jobs::get_detect))
+                .configure(jobs::configure)
                 .route(
                     "/resemble/webhooks/resemble",
                     web::post().to(jobs::resemble_webhook),
