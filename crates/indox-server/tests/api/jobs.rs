@@ -683,3 +683,87 @@ async fn a_job_can_take_an_upload_id_instead_of_a_url() {
         (422, Some("upload_id"))
     );
 }
+
+#[tokio::test]
+async fn a_failed_job_is_not_charged_and_its_hold_is_released() {
+    let app = spawn_app().await;
+    let user = app.user("1.00").await;
+    // The simulator fails any job whose input says so.
+    let url = synthesized_url(&app, &user, "fail-job on purpose").await;
+    let job: serde_json::Value = submit(&app, &user, "stt", json!({"audio_url": url}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let done = wait_done(&app, &user, "stt", job["job_id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert!(done["error"].is_string());
+    assert!(done["billing"].is_null());
+    assert!(stt_rows(&app.usage(user.account).await).is_empty());
+    let account = app.account(user.account).await;
+    assert_eq!(account.held, Decimal::ZERO);
+    let (balance, held) = app.pg.ledger_sum(user.account).await.unwrap();
+    assert_eq!((balance, held), (account.balance, Decimal::ZERO));
+}
+
+#[tokio::test]
+async fn a_media_url_that_redirects_is_refused_and_its_target_never_fetched() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    let app = spawn_app().await;
+    let user = app.user("1.00").await;
+    let target_hits = Arc::new(AtomicU32::new(0));
+    let hits = target_hits.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let redirect_to = format!("{base}/target.wav");
+    let server = actix_web::HttpServer::new(move || {
+        let hits = hits.clone();
+        let redirect_to = redirect_to.clone();
+        actix_web::App::new()
+            .route(
+                "/target.wav",
+                actix_web::web::get().to(move || {
+                    let hits = hits.clone();
+                    async move {
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        actix_web::HttpResponse::Ok().body("RIFF")
+                    }
+                }),
+            )
+            .default_service(actix_web::web::to(move || {
+                let to = redirect_to.clone();
+                async move {
+                    actix_web::HttpResponse::Found()
+                        .insert_header(("location", to))
+                        .finish()
+                }
+            }))
+    })
+    .listen(listener)
+    .unwrap()
+    .workers(1)
+    .disable_signals()
+    .run();
+    tokio::spawn(server);
+    let (status, err) = error_code(
+        submit(
+            &app,
+            &user,
+            "stt",
+            json!({"audio_url": format!("{base}/start.wav")}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{err}");
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("redirect"));
+    assert_eq!(
+        target_hits.load(Ordering::SeqCst),
+        0,
+        "the redirect was not followed"
+    );
+}
