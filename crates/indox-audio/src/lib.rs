@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod media;
 mod mp3;
 #[cfg(any(test, feature = "reference-decoder"))]
 pub mod reference;

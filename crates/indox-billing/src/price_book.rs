@@ -16,6 +16,8 @@ pub enum Unit {
     AudioSecond,
     /// One image.
     Image,
+    /// One second of video (quantities carry milliseconds).
+    VideoSecond,
     /// One search.
     Search,
     /// One voice for one month.
@@ -28,6 +30,7 @@ impl Unit {
         match self {
             Self::AudioSecond => "audio_second",
             Self::Image => "image",
+            Self::VideoSecond => "video_second",
             Self::Search => "search",
             Self::VoiceMonth => "voice_month",
         }

@@ -15,6 +15,10 @@ pub enum Capability {
     Enhance,
     Edit,
     Detect,
+    /// Deepfake detection of an image (billed per image).
+    DetectImage,
+    /// Deepfake detection of a video (billed per second of video).
+    DetectVideo,
     Intelligence,
     WatermarkApply,
     WatermarkDetect,
@@ -25,7 +29,7 @@ pub enum Capability {
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Capability; 13] = [
+    pub const ALL: [Capability; 15] = [
         Self::Tts,
         Self::TtsStream,
         Self::Voices,
@@ -33,6 +37,8 @@ impl Capability {
         Self::Enhance,
         Self::Edit,
         Self::Detect,
+        Self::DetectImage,
+        Self::DetectVideo,
         Self::Intelligence,
         Self::WatermarkApply,
         Self::WatermarkDetect,
@@ -51,6 +57,8 @@ impl Capability {
             Self::Enhance => "enhance",
             Self::Edit => "edit",
             Self::Detect => "detect",
+            Self::DetectImage => "detect_image",
+            Self::DetectVideo => "detect_video",
             Self::Intelligence => "intelligence",
             Self::WatermarkApply => "watermark_apply",
             Self::WatermarkDetect => "watermark_detect",

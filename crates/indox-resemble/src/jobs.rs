@@ -74,6 +74,15 @@ pub fn create_body(
         AsyncOp::Enhance => &[],
     };
     for k in pass {
+        // The upstream's `modality` is audio|video|all; images are recognised from the file.
+        if *k == "modality"
+            && !matches!(
+                params.get(*k).and_then(Value::as_str),
+                Some("audio" | "video" | "all")
+            )
+        {
+            continue;
+        }
         if let Some(v) = params.get(*k).filter(|v| !v.is_null()) {
             body.insert((*k).into(), v.clone());
         }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use indox_accounts::Principal;
 use indox_audio::{AudioFormat, AudioInfo};
 use indox_billing::{quantity_from_millis, NewCharge};
-use indox_core::RequestId;
+use indox_core::{Capability, RequestId};
 use indox_egress::EgressError;
 use indox_jobs::{Finish, Finished, Job, JobKind, NewJob, Task, TaskFailure, TaskHandler};
 use indox_retention::{AssetClass, Mirror};
@@ -61,11 +61,7 @@ fn audio_format(bytes: &[u8]) -> Option<AudioFormat> {
 }
 
 /// Fetches the input through the SSRF guard and measures it.
-async fn fetch_input(
-    state: &AppState,
-    field: &'static str,
-    url: &str,
-) -> Result<(Bytes, AudioFormat, AudioInfo), ApiError> {
+async fn fetch_raw(state: &AppState, field: &'static str, url: &str) -> Result<Bytes, ApiError> {
     let fetched = indox_egress::fetch(
         &state.egress_client,
         &state.egress,
@@ -98,7 +94,16 @@ async fn fetch_input(
             format!("fetching the media answered HTTP {}", fetched.status),
         ));
     }
-    let bytes = Bytes::from(fetched.bytes);
+    Ok(Bytes::from(fetched.bytes))
+}
+
+/// Fetches audio through the SSRF guard and measures it.
+async fn fetch_input(
+    state: &AppState,
+    field: &'static str,
+    url: &str,
+) -> Result<(Bytes, AudioFormat, AudioInfo), ApiError> {
+    let bytes = fetch_raw(state, field, url).await?;
     let format =
         audio_format(&bytes).ok_or_else(|| invalid(field, "the media is not WAV or MP3 audio"))?;
     let info = indox_audio::measure(&bytes, format)
@@ -186,11 +191,20 @@ pub async fn submit(
         .as_object()
         .ok_or_else(|| ApiError::malformed_json("expected a JSON object"))?;
     let (field, url) = input_url(state, caller, kind, obj).await?;
-    if let Some(m) = obj.get("modality") {
-        if m.as_str() != Some("audio") {
-            return Err(invalid("modality", "only \"audio\" is supported so far"));
-        }
-    }
+    let modality = match obj.get("modality") {
+        None | Some(Value::Null) => "audio",
+        Some(m) => match (kind, m.as_str()) {
+            (_, Some("audio")) => "audio",
+            (JobKind::Detect, Some("image")) => "image",
+            (JobKind::Detect, Some("video")) => "video",
+            _ => {
+                return Err(invalid(
+                    "modality",
+                    "use \"audio\" (detect also takes \"image\" or \"video\")",
+                ))
+            }
+        },
+    };
     for required in required_fields(kind) {
         let given = obj.get(*required).and_then(Value::as_str).map(str::trim);
         if given.is_none_or(str::is_empty) {
@@ -212,29 +226,62 @@ pub async fn submit(
     };
     admit(state, caller, kind.capability()).await?;
 
-    let (bytes, format, info) = fetch_input(state, field, &url).await?;
     let account = &caller.account;
-    // Identity searches are billed per search; everything else per second of input audio.
-    let quantity = match kind {
-        JobKind::IdentitySearch => rust_decimal::Decimal::ONE,
-        _ => quantity_from_millis(info.duration_millis_ceil()),
+    let (capability, quantity, input_asset, media_url) = match modality {
+        // Images are billed per image, videos per second of their own length (from the MP4
+        // header); neither is audio, so neither is mirrored: the upstream reads the user's URL.
+        "image" => {
+            let bytes = fetch_raw(state, field, &url).await?;
+            indox_audio::media::image_content_type(&bytes)
+                .ok_or_else(|| invalid(field, "the media is not a PNG, JPEG, GIF or WebP image"))?;
+            (
+                Capability::DetectImage,
+                rust_decimal::Decimal::ONE,
+                None,
+                url.clone(),
+            )
+        }
+        "video" => {
+            let bytes = fetch_raw(state, field, &url).await?;
+            let ms = indox_audio::media::mp4_duration_millis(&bytes).ok_or_else(|| {
+                invalid(
+                    field,
+                    "the media is not an MP4/MOV video whose length can be read",
+                )
+            })?;
+            (
+                Capability::DetectVideo,
+                quantity_from_millis(ms),
+                None,
+                url.clone(),
+            )
+        }
+        _ => {
+            let (bytes, format, info) = fetch_input(state, field, &url).await?;
+            // Identity searches are billed per search; everything else per second of input audio.
+            let quantity = match kind {
+                JobKind::IdentitySearch => rust_decimal::Decimal::ONE,
+                _ => quantity_from_millis(info.duration_millis_ceil()),
+            };
+            let now = state.clock.now();
+            let class = match kind {
+                JobKind::Stt => AssetClass::SttInput,
+                _ => AssetClass::GenericUpload,
+            };
+            let prepared =
+                assets::prepare(state, account.id, class, bytes, format, &info, now, None).await;
+            let prepared = assets::mirror_first(state, prepared).await;
+            // The upstream reads our stored copy when it can, the user's URL otherwise.
+            let media_url = match (&prepared.asset.mirror, &prepared.url) {
+                (Mirror::Done, Some(u)) => u.clone(),
+                _ => url.clone(),
+            };
+            (kind.capability(), quantity, Some(prepared.asset), media_url)
+        }
     };
     let quote = state
         .billing
-        .quote(kind.capability(), quantity, account.markup_rate)?;
-
-    let now = state.clock.now();
-    let class = match kind {
-        JobKind::Stt => AssetClass::SttInput,
-        _ => AssetClass::GenericUpload,
-    };
-    let prepared = assets::prepare(state, account.id, class, bytes, format, &info, now, None).await;
-    let prepared = assets::mirror_first(state, prepared).await;
-    // The upstream reads our stored copy when it can, the user's URL otherwise.
-    let media_url = match (&prepared.asset.mirror, &prepared.url) {
-        (Mirror::Done, Some(u)) => u.clone(),
-        _ => url.clone(),
-    };
+        .quote(capability, quantity, account.markup_rate)?;
     let job = NewJob {
         id: Uuid::now_v7(),
         account: account.id,
@@ -244,9 +291,10 @@ pub async fn submit(
             request.insert(field.into(), json!(url));
             request.insert("media_url".into(), json!(media_url));
             request.insert("callback_uri".into(), json!(callback_uri));
+            request.insert("billing_capability".into(), json!(capability.as_str()));
             Value::Object(request)
         },
-        input_asset: Some(prepared.asset),
+        input_asset,
         input_quantity: quantity,
         hold_amount: quote.charged,
     };
@@ -355,6 +403,15 @@ pub async fn view(state: &AppState, job: &Job) -> Value {
     out
 }
 
+/// What a job is billed as (detection of images and videos has its own prices).
+fn billing_capability(job: &Job) -> Capability {
+    job.request
+        .get("billing_capability")
+        .and_then(Value::as_str)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| job.kind.capability())
+}
+
 /// Ends a job from the upstream's (re-fetched) view: charges once at completion, releases
 /// the hold on failure, does nothing for a job that already ended or is still running.
 pub async fn finish_from_upstream(
@@ -373,7 +430,7 @@ pub async fn finish_from_upstream(
             let quote = state
                 .billing
                 .quote(
-                    job.kind.capability(),
+                    billing_capability(job),
                     job.input_quantity,
                     account.markup_rate,
                 )

@@ -351,6 +351,21 @@ async fn a_job_that_cannot_be_held_is_402_and_bad_requests_are_422() {
     .await;
     assert_eq!(
         (status, err["error"]["field"].as_str()),
+        (422, Some("url")),
+        "audio is not an image"
+    );
+    let (status, err) = error_code(
+        submit(
+            &app,
+            &rich,
+            "detect",
+            json!({"url": url, "modality": "hologram"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
         (422, Some("modality"))
     );
     let not_audio = format!("{}/resemble/tts/voices", app.base);
@@ -766,4 +781,88 @@ async fn a_media_url_that_redirects_is_refused_and_its_target_never_fetched() {
         0,
         "the redirect was not followed"
     );
+}
+
+#[tokio::test]
+async fn images_are_detected_per_image_and_videos_per_second_of_video() {
+    let app = spawn_app().await;
+    let user = app.user("1.00").await;
+    let store = app.store();
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(b"indox-fake generated picture");
+    png.extend([0u8; 64]);
+    store
+        .put_object("test-media/face.png", &png, "image/png")
+        .await
+        .unwrap();
+    let png_url = store
+        .presign_get_url("test-media/face.png", 600)
+        .await
+        .unwrap();
+    let job: serde_json::Value = submit(
+        &app,
+        &user,
+        "detect",
+        json!({"modality": "image", "url": png_url}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let done = wait_done(&app, &user, "detect", job["job_id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["verdict"], "fake");
+    assert_eq!(done["billing"]["unit"], "image");
+    assert_eq!(done["billing"]["quantity"], "1.000");
+    assert_eq!(done["billing"]["provider_cost"], "0.01000000");
+
+    // A video is measured from its MP4 header when it is submitted.
+    fn bx(kind: &[u8], body: &[u8]) -> Vec<u8> {
+        let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(kind);
+        v.extend_from_slice(body);
+        v
+    }
+    let mut mvhd = vec![0u8; 12];
+    mvhd.extend(1000u32.to_be_bytes());
+    mvhd.extend(2500u32.to_be_bytes());
+    mvhd.extend([0u8; 80]);
+    let mut mp4 = bx(b"ftyp", b"isom\0\0\0\0isom");
+    mp4.extend(bx(b"moov", &bx(b"mvhd", &mvhd)));
+    store
+        .put_object("test-media/clip.mp4", &mp4, "video/mp4")
+        .await
+        .unwrap();
+    let mp4_url = store
+        .presign_get_url("test-media/clip.mp4", 600)
+        .await
+        .unwrap();
+    let job: serde_json::Value = submit(
+        &app,
+        &user,
+        "detect",
+        json!({"modality": "video", "url": mp4_url}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(job["input_seconds"], "2.500");
+    let done = wait_done(&app, &user, "detect", job["job_id"].as_str().unwrap()).await;
+    // The simulator cannot analyse video, so the job fails upstream: nothing is charged.
+    assert_eq!(done["status"], "failed", "{done}");
+    let rows = app.usage(user.account).await;
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.capability == "detect_image")
+            .count(),
+        1
+    );
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.capability == "detect_video")
+            .count(),
+        0
+    );
+    assert_eq!(app.account(user.account).await.held, Decimal::ZERO);
 }
