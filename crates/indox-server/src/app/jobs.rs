@@ -521,6 +521,17 @@ async fn mirror_output(
     (result, Some(prepared.asset))
 }
 
+/// The job a task is about.
+async fn task_job(state: &AppState, task: &Task) -> Result<Job, TaskFailure> {
+    let id = job_id(task)?;
+    state
+        .jobs
+        .get(id)
+        .await
+        .map_err(|e| TaskFailure::Retry(e.to_string()))?
+        .ok_or_else(|| TaskFailure::Permanent(format!("no job {id}")))
+}
+
 fn job_id(task: &Task) -> Result<Uuid, TaskFailure> {
     task.payload
         .get("job_id")
@@ -541,15 +552,8 @@ pub struct SubmitHandler(pub AppState);
 impl TaskHandler for SubmitHandler {
     async fn handle(&self, task: &Task) -> Result<(), TaskFailure> {
         let state = &self.0;
-        let id = job_id(task)?;
-        let Some(job) = state
-            .jobs
-            .get(id)
-            .await
-            .map_err(|e| TaskFailure::Retry(e.to_string()))?
-        else {
-            return Err(TaskFailure::Permanent(format!("no job {id}")));
-        };
+        let job = task_job(state, task).await?;
+        let id = job.id;
         if job.status != indox_jobs::JobStatus::Pending {
             return Ok(());
         }
@@ -608,15 +612,8 @@ pub struct PollHandler(pub AppState);
 impl TaskHandler for PollHandler {
     async fn handle(&self, task: &Task) -> Result<(), TaskFailure> {
         let state = &self.0;
-        let id = job_id(task)?;
-        let Some(job) = state
-            .jobs
-            .get(id)
-            .await
-            .map_err(|e| TaskFailure::Retry(e.to_string()))?
-        else {
-            return Err(TaskFailure::Permanent(format!("no job {id}")));
-        };
+        let job = task_job(state, task).await?;
+        let id = job.id;
         if job.status.is_terminal() {
             return Ok(());
         }

@@ -304,3 +304,40 @@ where
     }
     None
 }
+
+impl TestApp {
+    /// Synthesizes `text` through the gateway with the given extra fields (format, rate…)
+    /// and returns a fresh presigned URL of the stored copy, once its upload is confirmed:
+    /// a "local URL" of real audio for the job tests.
+    pub async fn stored_audio_url(
+        &self,
+        user: &User,
+        text: &str,
+        extra: serde_json::Value,
+    ) -> String {
+        let mut req = serde_json::json!({"voice_uuid": "55592656", "text": text});
+        if let (Some(r), Some(e)) = (req.as_object_mut(), extra.as_object()) {
+            r.extend(e.clone());
+        }
+        let body: serde_json::Value = self.synthesize(user, req).await.json().await.unwrap();
+        let asset_id = body["asset_id"].as_str().unwrap().to_owned();
+        eventually(|| async {
+            let r = self
+                .client
+                .get(format!("{}/resemble/assets/{asset_id}", self.base))
+                .bearer_auth(&user.key)
+                .send()
+                .await
+                .unwrap();
+            (r.status() == 200).then_some(())?;
+            Some(
+                r.json::<serde_json::Value>().await.unwrap()["audio_url"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .await
+        .expect("the synthesized audio is stored")
+    }
+}

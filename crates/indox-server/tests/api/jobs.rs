@@ -7,39 +7,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-/// Synthesizes `text` as WAV through the gateway; returns the presigned URL of the stored copy.
-async fn synthesized_url(app: &TestApp, user: &User, text: &str) -> String {
-    let body: serde_json::Value = app
-        .synthesize(user, json!({"voice_uuid": "55592656", "text": text, "output_format": "wav", "sample_rate": 16000}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let asset_id = body["asset_id"].as_str().unwrap().to_owned();
-    // The presigned URL in the answer is valid once the upload is confirmed.
-    eventually(|| async {
-        let r = app
-            .client
-            .get(format!("{}/resemble/assets/{asset_id}", app.base))
-            .bearer_auth(&user.key)
-            .send()
-            .await
-            .unwrap();
-        if r.status() == 200 {
-            Some(
-                r.json::<serde_json::Value>().await.unwrap()["audio_url"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            )
-        } else {
-            None
-        }
-    })
-    .await
-    .expect("the synthesized audio is stored")
-}
-
 async fn submit(
     app: &TestApp,
     user: &User,
@@ -81,7 +48,13 @@ async fn speech_to_text_of_synthesized_audio_returns_its_words_and_bills_once() 
     let app = spawn_app().await;
     let user = app.user("1.00").await;
     let text = "Hello from IndoxHub.";
-    let audio_url = synthesized_url(&app, &user, text).await;
+    let audio_url = app
+        .stored_audio_url(
+            &user,
+            text,
+            json!({"output_format": "wav", "sample_rate": 16000}),
+        )
+        .await;
 
     let resp = submit(
         &app,
@@ -142,7 +115,13 @@ async fn speech_to_text_of_synthesized_audio_returns_its_words_and_bills_once() 
 async fn detection_calls_synthesized_audio_fake() {
     let app = spawn_app().await;
     let user = app.user("1.00").await;
-    let url = synthesized_url(&app, &user, "This voice was never spoken by a person.").await;
+    let url = app
+        .stored_audio_url(
+            &user,
+            "This voice was never spoken by a person.",
+            json!({"output_format": "wav", "sample_rate": 16000}),
+        )
+        .await;
     let job: serde_json::Value = submit(
         &app,
         &user,
@@ -175,7 +154,13 @@ async fn without_webhooks_the_poller_finishes_the_job_with_one_charge() {
     })
     .await;
     let user = app.user("1.00").await;
-    let url = synthesized_url(&app, &user, "Polling works too.").await;
+    let url = app
+        .stored_audio_url(
+            &user,
+            "Polling works too.",
+            json!({"output_format": "wav", "sample_rate": 16000}),
+        )
+        .await;
     let job: serde_json::Value = submit(&app, &user, "stt", json!({"audio_url": url}))
         .await
         .json()
@@ -190,7 +175,13 @@ async fn without_webhooks_the_poller_finishes_the_job_with_one_charge() {
 async fn forged_stale_and_repeated_webhooks_change_nothing() {
     let app = spawn_app().await;
     let user = app.user("1.00").await;
-    let url = synthesized_url(&app, &user, "Webhooks are checked.").await;
+    let url = app
+        .stored_audio_url(
+            &user,
+            "Webhooks are checked.",
+            json!({"output_format": "wav", "sample_rate": 16000}),
+        )
+        .await;
     let job: serde_json::Value = submit(&app, &user, "stt", json!({"audio_url": url}))
         .await
         .json()
@@ -317,7 +308,13 @@ async fn urls_to_private_addresses_are_refused_before_any_fetch() {
 async fn a_job_that_cannot_be_held_is_402_and_bad_requests_are_422() {
     let app = spawn_app().await;
     let rich = app.user("1.00").await;
-    let url = synthesized_url(&app, &rich, "Who pays for this?").await;
+    let url = app
+        .stored_audio_url(
+            &rich,
+            "Who pays for this?",
+            json!({"output_format": "wav", "sample_rate": 16000}),
+        )
+        .await;
     let poor = app.user("0").await;
     let (status, err) =
         error_code(submit(&app, &poor, "stt", json!({"audio_url": url})).await).await;
@@ -428,7 +425,13 @@ async fn a_failing_callback_receiver_is_retried_until_it_accepts_a_signed_event(
     let app = spawn_app().await;
     let user = app.user("1.00").await;
     let rx = receiver(2).await;
-    let url = synthesized_url(&app, &user, "Call me back.").await;
+    let url = app
+        .stored_audio_url(
+            &user,
+            "Call me back.",
+            json!({"output_format": "wav", "sample_rate": 16000}),
+        )
+        .await;
     let job: serde_json::Value = submit(
         &app,
         &user,
@@ -514,7 +517,13 @@ async fn a_failing_callback_receiver_is_retried_until_it_accepts_a_signed_event(
 async fn a_watermark_applied_is_found_and_its_output_is_ours() {
     let app = spawn_app().await;
     let user = app.user("1.00").await;
-    let url = synthesized_url(&app, &user, "Mark this one.").await;
+    let url = app
+        .stored_audio_url(
+            &user,
+            "Mark this one.",
+            json!({"output_format": "wav", "sample_rate": 16000}),
+        )
+        .await;
     let job: serde_json::Value = submit(&app, &user, "watermark/apply", json!({"url": url}))
         .await
         .json()
@@ -573,7 +582,13 @@ async fn a_watermark_applied_is_found_and_its_output_is_ours() {
 async fn edit_intelligence_and_identity_jobs_complete() {
     let app = spawn_app().await;
     let user = app.user("1.00").await;
-    let url = synthesized_url(&app, &user, "Please edit me.").await;
+    let url = app
+        .stored_audio_url(
+            &user,
+            "Please edit me.",
+            json!({"output_format": "wav", "sample_rate": 16000}),
+        )
+        .await;
 
     let edit: serde_json::Value = submit(
         &app,
@@ -704,7 +719,13 @@ async fn a_failed_job_is_not_charged_and_its_hold_is_released() {
     let app = spawn_app().await;
     let user = app.user("1.00").await;
     // The simulator fails any job whose input says so.
-    let url = synthesized_url(&app, &user, "fail-job on purpose").await;
+    let url = app
+        .stored_audio_url(
+            &user,
+            "fail-job on purpose",
+            json!({"output_format": "wav", "sample_rate": 16000}),
+        )
+        .await;
     let job: serde_json::Value = submit(&app, &user, "stt", json!({"audio_url": url}))
         .await
         .json()

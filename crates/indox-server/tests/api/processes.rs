@@ -8,34 +8,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-async fn synthesized_url(app: &TestApp, user: &User, text: &str) -> String {
-    let body: serde_json::Value = app
-        .synthesize(user, json!({"voice_uuid": "55592656", "text": text, "output_format": "wav", "sample_rate": 8000}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let asset_id = body["asset_id"].as_str().unwrap().to_owned();
-    eventually(|| async {
-        let r = app
-            .client
-            .get(format!("{}/resemble/assets/{asset_id}", app.base))
-            .bearer_auth(&user.key)
-            .send()
-            .await
-            .unwrap();
-        (r.status() == 200).then_some(())?;
-        Some(
-            r.json::<serde_json::Value>().await.unwrap()["audio_url"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        )
-    })
-    .await
-    .unwrap()
-}
-
 async fn submit_stt(app: &TestApp, user: &User, url: &str) -> String {
     let r = app
         .client
@@ -73,7 +45,13 @@ async fn two_processes_finish_a_batch_of_jobs_and_bill_each_once() {
     let a = spawn_app_with(fast()).await;
     let b = spawn_peer(&a, fast()).await;
     let user = a.user("5.00").await;
-    let url = synthesized_url(&a, &user, "Batch of jobs").await;
+    let url = a
+        .stored_audio_url(
+            &user,
+            "Batch of jobs",
+            json!({"output_format": "wav", "sample_rate": 8000}),
+        )
+        .await;
     let mut ids = Vec::new();
     for i in 0..10 {
         let app = if i % 2 == 0 { &a } else { &b };
@@ -112,7 +90,13 @@ async fn a_killed_process_leaves_its_job_to_another_which_bills_it_once() {
     })
     .await;
     let user = a.user("1.00").await;
-    let url = synthesized_url(&a, &user, "Survive a crash").await;
+    let url = a
+        .stored_audio_url(
+            &user,
+            "Survive a crash",
+            json!({"output_format": "wav", "sample_rate": 8000}),
+        )
+        .await;
     let id = submit_stt(&a, &user, &url).await;
     eventually(|| async {
         let job = a.app.jobs.get(id.parse().unwrap()).await.unwrap().unwrap();

@@ -73,39 +73,6 @@ async fn run_python(script: &str) -> String {
     stdout
 }
 
-/// Synthesizes `text` through the gateway and returns the stored copy's presigned URL,
-/// the "local URL in place of example.com".
-async fn local_audio_url(app: &TestApp, user: &User, text: &str, format: &str) -> String {
-    let body: serde_json::Value = app
-        .synthesize(
-            user,
-            serde_json::json!({"voice_uuid": "55592656", "text": text, "output_format": format}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let asset_id = body["asset_id"].as_str().unwrap().to_owned();
-    eventually(|| async {
-        let r = app
-            .client
-            .get(format!("{}/resemble/assets/{asset_id}", app.base))
-            .bearer_auth(&user.key)
-            .send()
-            .await
-            .unwrap();
-        (r.status() == 200).then_some(())?;
-        Some(
-            r.json::<serde_json::Value>().await.unwrap()["audio_url"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        )
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn the_product_page_stt_enhance_and_detect_snippets_complete() {
     let app = spawn_app().await;
@@ -129,13 +96,25 @@ async fn the_product_page_stt_enhance_and_detect_snippets_complete() {
     };
 
     // Speech-to-text: the page's script, whole.
-    let mp3 = local_audio_url(&app, &user, "Hello from IndoxHub.", "mp3").await;
+    let mp3 = app
+        .stored_audio_url(
+            &user,
+            "Hello from IndoxHub.",
+            serde_json::json!({"output_format": "mp3"}),
+        )
+        .await;
     let stt =
         consts(include_str!("snippets/stt.py")).replace("https://example.com/recording.mp3", &mp3);
     assert_eq!(run_python(&stt).await.trim(), "Hello from IndoxHub.");
 
     // Enhancement.
-    let wav = local_audio_url(&app, &user, "Raw podcast audio.", "wav").await;
+    let wav = app
+        .stored_audio_url(
+            &user,
+            "Raw podcast audio.",
+            serde_json::json!({"output_format": "wav"}),
+        )
+        .await;
     let enhance = format!(
         "{preamble}{}{}",
         include_str!("snippets/enhance.py").replace("https://example.com/raw-podcast.wav", &wav),
