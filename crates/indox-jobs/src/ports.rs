@@ -22,6 +22,10 @@ pub trait TaskQueue: Send + Sync {
     /// Adds a task that runs at once.
     async fn enqueue(&self, kind: &str, payload: serde_json::Value) -> Result<i64, JobError>;
 
+    /// Adds a task of `kind` unless one is already queued or running (for periodic work
+    /// that needs only one pending run); `true` when it added one.
+    async fn enqueue_if_absent(&self, kind: &str) -> Result<bool, JobError>;
+
     /// Claims the next due task of one of `kinds` for `lease`, skipping tasks other
     /// processes hold. A claimed task that is neither completed nor failed before the
     /// lease ends becomes claimable again (its holder is presumed dead).

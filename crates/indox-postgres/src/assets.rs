@@ -87,6 +87,40 @@ impl AssetRepository for PgStore {
         Ok(StoredAsset::try_from(row)?)
     }
 
+    async fn expired(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> Result<Vec<StoredAsset>, RetentionError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<AssetRow> = assets::table
+            .filter(assets::deleted_at.is_null())
+            .filter(assets::expires_at.le(now))
+            .order(assets::expires_at)
+            .limit(limit.max(0))
+            .select(AssetRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        rows.into_iter()
+            .map(|r| StoredAsset::try_from(r).map_err(RetentionError::from))
+            .collect()
+    }
+
+    async fn mark_deleted(&self, id: Uuid) -> Result<bool, RetentionError> {
+        let mut conn = self.conn().await?;
+        let marked: CountRow = diesel::sql_query(
+            "WITH a AS (UPDATE assets SET deleted_at = now(), mirror_next_at = NULL WHERE id = $1 AND deleted_at IS NULL RETURNING id), \
+             b AS (DELETE FROM asset_blobs WHERE asset_id IN (SELECT id FROM a)) \
+             SELECT count(*) AS n FROM a",
+        )
+        .bind::<SqlUuid, _>(id)
+        .get_result(&mut conn)
+        .await
+        .map_err(PgError::from)?;
+        Ok(marked.n == 1)
+    }
+
     async fn record(&self, asset: &NewAsset) -> Result<(), RetentionError> {
         let query = diesel::sql_query(record_sql()).into_boxed::<Pg>();
         let query = crate::ledger::bind_asset(query, asset)?;

@@ -118,6 +118,19 @@ impl TaskQueue for PgStore {
         Ok(())
     }
 
+    async fn enqueue_if_absent(&self, kind: &str) -> Result<bool, JobError> {
+        let mut conn = self.conn().await?;
+        let n = diesel::sql_query(
+            "INSERT INTO tasks (kind, payload) SELECT $1, '{}'::jsonb \
+             WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE kind = $1 AND state IN ('queued', 'running'))",
+        )
+        .bind::<Text, _>(kind)
+        .execute(&mut conn)
+        .await
+        .map_err(PgError::from)?;
+        Ok(n == 1)
+    }
+
     async fn dead(&self, limit: i64) -> Result<Vec<DeadTask>, JobError> {
         let mut conn = self.conn().await?;
         let rows: Vec<(i64, String, serde_json::Value, i32, Option<String>)> = tasks::table

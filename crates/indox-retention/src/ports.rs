@@ -64,6 +64,13 @@ pub trait AssetRepository: Send + Sync {
     /// an id that is already recorded).
     async fn record(&self, asset: &NewAsset) -> Result<(), RetentionError>;
 
+    /// Up to `limit` live assets whose expiry is at or before `now` (never a permanent one:
+    /// those have no expiry).
+    async fn expired(&self, now: chrono::DateTime<chrono::Utc>, limit: i64) -> Result<Vec<StoredAsset>, RetentionError>;
+
+    /// Marks an asset deleted (and drops any kept bytes); `false` when it already was.
+    async fn mark_deleted(&self, id: Uuid) -> Result<bool, RetentionError>;
+
     /// Claims up to `limit` assets whose mirror is due (kept bytes, or an in-flight upload
     /// whose lease ran out), skipping ones another process holds.
     async fn pending_mirrors(&self, limit: i64) -> Result<Vec<PendingMirror>, RetentionError>;

@@ -54,6 +54,8 @@ pub struct Settings {
     pub callback_schedule: Vec<chrono::Duration>,
     /// How often a running job is polled when no webhook arrives.
     pub job_poll_interval: chrono::Duration,
+    /// How often the retention sweep runs.
+    pub sweep_interval: std::time::Duration,
     /// Open holds older than this are released by the housekeeping loop.
     pub hold_ttl: chrono::Duration,
     /// actix worker threads (0 = one per core).
@@ -161,6 +163,7 @@ impl Settings {
                 "INDOX_JOB_POLL_MS",
                 5_000i64,
             )?),
+            sweep_interval: Duration::from_secs(parsed("INDOX_SWEEP_INTERVAL_SECS", 3600u64)?),
             hold_ttl: chrono::Duration::seconds(parsed("INDOX_HOLD_TTL_SECS", 3600i64)?),
             workers: parsed("INDOX_WORKERS", 0usize)?,
             max_json_bytes: parsed("INDOX_MAX_JSON_BYTES", 64 * 1024usize)?,

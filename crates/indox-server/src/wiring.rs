@@ -148,6 +148,7 @@ impl Application {
             assets: store.clone(),
             confirmations: crate::app::assets::Confirmations::start(store.clone()),
             clock,
+            tasks: store.clone(),
             jobs: store.clone(),
             callbacks: store.clone(),
             callback_schedule: indox_webhooks::RetrySchedule::new(&settings.callback_schedule, 0.2),
@@ -203,6 +204,7 @@ impl Application {
                 state.clone(),
                 settings.hold_ttl,
                 std::time::Duration::from_secs(60),
+                settings.sweep_interval,
             )));
         }
         if settings.run_job_runner {

@@ -231,3 +231,24 @@ async fn an_insert_wakes_a_waiting_runner() {
         .unwrap();
     assert!(woke.load(std::sync::atomic::Ordering::SeqCst));
 }
+
+#[tokio::test]
+async fn periodic_tasks_are_enqueued_once_while_pending() {
+    let (_db, store) = setup().await;
+    assert!(store.enqueue_if_absent("sweep").await.unwrap());
+    assert!(
+        !store.enqueue_if_absent("sweep").await.unwrap(),
+        "one already queued"
+    );
+    let t = store
+        .claim(&["sweep".to_owned()], Duration::seconds(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !store.enqueue_if_absent("sweep").await.unwrap(),
+        "one already running"
+    );
+    store.complete(t.id).await.unwrap();
+    assert!(store.enqueue_if_absent("sweep").await.unwrap());
+}

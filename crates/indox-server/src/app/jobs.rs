@@ -654,5 +654,9 @@ pub fn handlers(state: &AppState) -> Vec<(&'static str, Arc<dyn TaskHandler>)> {
             indox_jobs::CALLBACK_TASK,
             Arc::new(super::callbacks::CallbackHandler(state.clone())),
         ),
+        (
+            super::retention::SWEEP_TASK,
+            Arc::new(super::retention::SweepHandler(state.clone())),
+        ),
     ]
 }

@@ -1,5 +1,6 @@
 //! Periodic housekeeping: releases holds whose holder stopped without settling them (a
-//! process that crashed mid-stream), so they do not lock an account's balance forever.
+//! process that crashed mid-stream), so they do not lock an account's balance forever, and
+//! schedules the retention sweep.
 
 use std::time::Duration;
 
@@ -30,10 +31,27 @@ pub async fn release_stale_holds(state: &AppState, ttl: chrono::Duration) -> usi
     released
 }
 
-/// Runs the housekeeping every `interval`.
-pub async fn run(state: AppState, hold_ttl: chrono::Duration, interval: Duration) {
+/// Runs the housekeeping every `interval`: stale holds, and a retention sweep on the
+/// durable queue every `sweep_every` (only one is ever pending across processes).
+pub async fn run(
+    state: AppState,
+    hold_ttl: chrono::Duration,
+    interval: Duration,
+    sweep_every: Duration,
+) {
+    let mut last_sweep: Option<tokio::time::Instant> = None;
     loop {
         release_stale_holds(&state, hold_ttl).await;
+        if last_sweep.is_none_or(|t| t.elapsed() >= sweep_every) {
+            match state
+                .tasks
+                .enqueue_if_absent(super::retention::SWEEP_TASK)
+                .await
+            {
+                Ok(_) => last_sweep = Some(tokio::time::Instant::now()),
+                Err(e) => tracing::warn!(error = %e, "could not schedule the retention sweep"),
+            }
+        }
         tokio::time::sleep(interval).await;
     }
 }

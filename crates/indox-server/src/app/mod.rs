@@ -6,6 +6,7 @@ pub mod jobs;
 pub mod maintenance;
 pub mod mirror;
 pub mod probe;
+pub mod retention;
 pub mod state;
 pub mod stream;
 pub mod tts;

@@ -29,6 +29,8 @@ pub struct AppState {
     pub presign_ttl: chrono::Duration,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// The durable task queue.
+    pub tasks: Arc<dyn indox_jobs::TaskQueue>,
     /// Async jobs.
     pub jobs: Arc<dyn indox_jobs::JobRepository>,
     /// What the gateway may fetch from or post to, and the client that enforces it.

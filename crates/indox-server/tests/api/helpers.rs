@@ -32,6 +32,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Share another test app's upstream (app URL, synthesis URL) and bucket.
     pub peer_of: Option<(String, String, indox_s3::S3Config)>,
+    /// A clock the test moves (default: the real one).
+    pub clock: Option<Arc<indox_core::FixedClock>>,
     /// Largest upload body (`POST /resemble/uploads`).
     pub max_upload_bytes: u64,
 }
@@ -52,6 +54,7 @@ impl Default for Options {
             egress_allowlist: "127.0.0.0/8,::1/128".into(),
             database_url: None,
             peer_of: None,
+            clock: None,
             max_upload_bytes: 50 * 1024 * 1024,
         }
     }
@@ -150,13 +153,20 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         webhook_secret: Some("sim-callback-secret".into()),
         job_poll_interval: opts.job_poll_interval,
         callback_schedule: vec![chrono::Duration::milliseconds(50); 3],
+        sweep_interval: Duration::from_secs(3600),
         hold_ttl: chrono::Duration::hours(1),
         workers: 2,
         max_json_bytes: 64 * 1024,
         json_logs: false,
     };
     let s3_cfg_bucket = settings.s3.bucket.clone();
-    let app = Application::build(settings).await.expect("gateway builds");
+    let clock: Arc<dyn indox_core::Clock> = match &opts.clock {
+        Some(c) => c.clone(),
+        None => Arc::new(indox_core::SystemClock),
+    };
+    let app = Application::build_with_clock(settings, clock)
+        .await
+        .expect("gateway builds");
     let port = app.port();
     let pg = app.postgres().clone();
     let state = app.state().clone();

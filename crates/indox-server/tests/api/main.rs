@@ -6,6 +6,7 @@ mod helpers;
 mod idempotency;
 mod jobs;
 mod processes;
+mod retention;
 mod snippet;
 mod stream;
 mod tts;
