@@ -54,6 +54,8 @@ pub struct Settings {
     pub callback_schedule: Vec<chrono::Duration>,
     /// How often a running job is polled when no webhook arrives.
     pub job_poll_interval: chrono::Duration,
+    /// Voice cloning and design need a Resemble Business plan.
+    pub business_plan_active: bool,
     /// How often the retention sweep runs.
     pub sweep_interval: std::time::Duration,
     /// Open holds older than this are released by the housekeeping loop.
@@ -163,6 +165,7 @@ impl Settings {
                 "INDOX_JOB_POLL_MS",
                 5_000i64,
             )?),
+            business_plan_active: parsed("RESEMBLE_BUSINESS_PLAN_ACTIVE", false)?,
             sweep_interval: Duration::from_secs(parsed("INDOX_SWEEP_INTERVAL_SECS", 3600u64)?),
             hold_ttl: chrono::Duration::seconds(parsed("INDOX_HOLD_TTL_SECS", 3600i64)?),
             workers: parsed("INDOX_WORKERS", 0usize)?,

@@ -148,6 +148,7 @@ impl Application {
             assets: store.clone(),
             confirmations: crate::app::assets::Confirmations::start(store.clone()),
             clock,
+            business_plan_active: settings.business_plan_active,
             tasks: store.clone(),
             jobs: store.clone(),
             callbacks: store.clone(),

@@ -29,6 +29,8 @@ pub struct AppState {
     pub presign_ttl: chrono::Duration,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Whether voice cloning and design are enabled (`RESEMBLE_BUSINESS_PLAN_ACTIVE`).
+    pub business_plan_active: bool,
     /// The durable task queue.
     pub tasks: Arc<dyn indox_jobs::TaskQueue>,
     /// Async jobs.

@@ -42,6 +42,8 @@ pub enum ErrorKind {
     },
     /// 429.
     RateLimited(Admission),
+    /// 501: the route exists but the feature is not built.
+    NotImplemented { code: &'static str },
     /// 502: the upstream failed or answered nonsense.
     BadGateway { code: &'static str },
     /// 503: the upstream or one of our stores is unavailable.
@@ -126,6 +128,7 @@ impl ApiError {
             | ErrorKind::Gone { code }
             | ErrorKind::Unprocessable { code, .. }
             | ErrorKind::BadGateway { code }
+            | ErrorKind::NotImplemented { code }
             | ErrorKind::Unavailable { code, .. } => code,
             ErrorKind::InsufficientFunds { .. } => "insufficient_balance",
             ErrorKind::RateLimited(a) => match a.denied_by() {
@@ -164,6 +167,7 @@ impl ResponseError for ApiError {
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ErrorKind::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,

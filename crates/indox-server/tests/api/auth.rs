@@ -85,3 +85,32 @@ async fn unknown_routes_are_json_404s() {
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "route_not_found");
 }
+
+#[tokio::test]
+async fn cloning_routes_are_gated_and_make_no_upstream_call() {
+    let app = spawn_app().await;
+    let user = app.user("1.00").await;
+    let cases = [
+        ("POST", "/resemble/voices"),
+        ("GET", "/resemble/voices/abc"),
+        ("POST", "/resemble/voices/abc/recordings"),
+        ("POST", "/resemble/voices/abc/build"),
+        ("DELETE", "/resemble/voices/abc"),
+        ("POST", "/resemble/voice-design"),
+    ];
+    for (method, path) in cases {
+        let req = app
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", app.base))
+            .bearer_auth(&user.key)
+            .json(&serde_json::json!({"name": "My Custom Voice", "consent_text": "I consent"}));
+        let (status, body) = error_code(req.send().await.unwrap()).await;
+        assert_eq!(status, 503, "{method} {path}");
+        assert_eq!(body["error"]["code"], "business_plan_required");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("RESEMBLE_BUSINESS_PLAN_ACTIVE"));
+    }
+    assert_eq!(app.sim.stats().total, 0, "the simulator saw no call");
+}

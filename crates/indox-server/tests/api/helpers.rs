@@ -153,6 +153,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         webhook_secret: Some("sim-callback-secret".into()),
         job_poll_interval: opts.job_poll_interval,
         callback_schedule: vec![chrono::Duration::milliseconds(50); 3],
+        business_plan_active: false,
         sweep_interval: Duration::from_secs(3600),
         hold_ttl: chrono::Duration::hours(1),
         workers: 2,
