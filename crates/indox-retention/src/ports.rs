@@ -66,7 +66,11 @@ pub trait AssetRepository: Send + Sync {
 
     /// Up to `limit` live assets whose expiry is at or before `now` (never a permanent one:
     /// those have no expiry).
-    async fn expired(&self, now: chrono::DateTime<chrono::Utc>, limit: i64) -> Result<Vec<StoredAsset>, RetentionError>;
+    async fn expired(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> Result<Vec<StoredAsset>, RetentionError>;
 
     /// Marks an asset deleted (and drops any kept bytes); `false` when it already was.
     async fn mark_deleted(&self, id: Uuid) -> Result<bool, RetentionError>;

@@ -1,6 +1,7 @@
 //! `GET /api/v2/account/billing_usage`: seconds of audio served (`synth`) and processed by
-//! async jobs (`stt`, `detect`, `enhance`, `edit`, `watermark`, `identity`) per inclusive UTC
-//! date range, as decimal strings with 3 decimals, scaled by the `report_factor` test knob.
+//! async jobs (`stt`, `detect`, `enhance`, `edit`, `watermark`, `identity`), plus the count of
+//! custom voices built (`voice_subscriptions`), per inclusive UTC date range, as decimal
+//! strings with 3 decimals, scaled by the `report_factor` test knob.
 //! `synth` and `detect` are always present; other units only once they have usage.
 
 use actix_web::{web, HttpRequest, HttpResponse};

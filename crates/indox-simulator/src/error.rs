@@ -25,6 +25,10 @@ pub enum SimError {
     /// Synthesis with an unknown voice: 404 `{"success":false,"message":"Voice not found"}`.
     #[error("Voice not found")]
     VoiceNotFound,
+    /// Synthesis with a custom voice that is not (yet) trained: 400
+    /// `{"success":false,"message":"Voice is not ready"}`.
+    #[error("Voice is not ready")]
+    VoiceNotReady,
     /// A job lookup failed: 404 `{"success":false,<key>:<message>}` (the key differs per
     /// endpoint: `error` for speech-to-text and watermark, `message` elsewhere).
     #[error("{message}")]
@@ -64,7 +68,7 @@ impl ResponseError for SimError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::BadRequest { .. } | Self::VoiceNotReady => StatusCode::BAD_REQUEST,
             Self::ItemNotFound
             | Self::VoiceNotFound
             | Self::NoRoute(_)

@@ -113,6 +113,7 @@ pub struct KnobUpdate {
     job_delay_ms: Option<u64>,
     job_failure_rate: Option<f64>,
     drop_callbacks: Option<bool>,
+    voice_training_delay_ms: Option<u64>,
 }
 
 fn knobs_json(k: &Knobs) -> serde_json::Value {
@@ -126,6 +127,7 @@ fn knobs_json(k: &Knobs) -> serde_json::Value {
         "job_delay_ms": k.job_delay.as_millis() as u64,
         "job_failure_rate": k.job_failure_rate,
         "drop_callbacks": k.drop_callbacks,
+        "voice_training_delay_ms": k.voice_training_delay.as_millis() as u64,
     })
 }
 
@@ -179,6 +181,9 @@ pub fn apply(state: &SimState, u: &KnobUpdate) -> Result<Knobs, SimError> {
         }
         if let Some(d) = u.drop_callbacks {
             k.drop_callbacks = d;
+        }
+        if let Some(ms) = u.voice_training_delay_ms {
+            k.voice_training_delay = Duration::from_millis(ms);
         }
     }))
 }
@@ -236,6 +241,7 @@ mod tests {
             job_delay: Duration::ZERO,
             job_failure_rate: 0.0,
             drop_callbacks: false,
+            voice_training_delay: Duration::ZERO,
         }
     }
 

@@ -3,6 +3,7 @@
 pub mod audio;
 pub mod auth;
 pub mod billing;
+pub mod cloning;
 pub mod error;
 pub mod faults;
 pub mod jobs;
@@ -54,6 +55,9 @@ pub struct SimConfig {
     /// Accept loopback/private/link-local (and plain `http`) media and callback URLs.
     /// The real API refuses them; default true so local tests can serve from 127.0.0.1.
     pub allow_private_urls: bool,
+    /// How long a custom voice trains after `POST /voices/{uuid}/build` before it is
+    /// `finished` (or `failed`) (default 300 ms).
+    pub voice_training_delay: Duration,
 }
 
 impl Default for SimConfig {
@@ -73,6 +77,7 @@ impl Default for SimConfig {
             drop_callbacks: false,
             callback_secret: "sim-callback-secret".to_owned(),
             allow_private_urls: true,
+            voice_training_delay: Duration::from_millis(300),
         }
     }
 }
@@ -123,7 +128,36 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v2")
                 .route("/voices", web::get().to(voices::list))
+                .route("/voices", web::post().to(cloning::create_voice))
                 .route("/voices/{uuid}", web::get().to(voices::get))
+                .route("/voices/{uuid}", web::delete().to(cloning::delete_voice))
+                .route("/voices/{uuid}/build", web::post().to(cloning::build))
+                .route(
+                    "/voices/{uuid}/recordings",
+                    web::post().to(cloning::recording_create),
+                )
+                .route(
+                    "/voices/{uuid}/recordings",
+                    web::get().to(cloning::recording_list),
+                )
+                .route(
+                    "/voices/{uuid}/recordings/{recording_uuid}",
+                    web::get().to(cloning::recording_get),
+                )
+                .route(
+                    "/voices/{uuid}/recordings/{recording_uuid}",
+                    web::delete().to(cloning::recording_delete),
+                )
+                .route("/voice-design", web::post().to(cloning::design_create))
+                .route("/voice-design", web::get().to(cloning::design_list))
+                .route(
+                    "/voice-design/{design_uuid}/{sample_index}/create_rapid_voice",
+                    web::post().to(cloning::design_voice),
+                )
+                .route(
+                    "/voice-design/{design_uuid}/{sample_index}/create",
+                    web::post().to(cloning::design_voice),
+                )
                 .route("/account/billing_usage", web::get().to(billing::usage))
                 .route("/secure_uploads", web::post().to(jobs::api::secure_upload))
                 .route("/speech-to-text", web::post().to(jobs::api::stt_create))

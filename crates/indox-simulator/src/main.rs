@@ -7,10 +7,10 @@ use indox_simulator::SimConfig;
 const USAGE: &str = "usage: indox-simulator [--port N] [--api-key K] [--latency-ms N] \
 [--error-rate-5xx F] [--error-rate-429 F] [--seed N] [--rate-limit N] [--job-delay-ms N] \
 [--job-failure-rate F] [--drop-callbacks true|false] [--callback-secret S] \
-[--allow-private-urls true|false]\n\
+[--allow-private-urls true|false] [--voice-training-delay-ms N]\n\
 env fallbacks: SIM_PORT SIM_API_KEY SIM_LATENCY_MS SIM_ERROR_RATE_5XX SIM_ERROR_RATE_429 \
 SIM_SEED SIM_RATE_LIMIT SIM_JOB_DELAY_MS SIM_JOB_FAILURE_RATE SIM_DROP_CALLBACKS \
-SIM_CALLBACK_SECRET SIM_ALLOW_PRIVATE_URLS";
+SIM_CALLBACK_SECRET SIM_ALLOW_PRIVATE_URLS SIM_VOICE_TRAINING_DELAY_MS";
 
 #[derive(Debug)]
 struct Args {
@@ -39,6 +39,7 @@ fn parse_args(argv: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
         ("--drop-callbacks", "SIM_DROP_CALLBACKS"),
         ("--callback-secret", "SIM_CALLBACK_SECRET"),
         ("--allow-private-urls", "SIM_ALLOW_PRIVATE_URLS"),
+        ("--voice-training-delay-ms", "SIM_VOICE_TRAINING_DELAY_MS"),
     ];
     for (flag, var) in flags {
         if let Some(v) = env(var) {
@@ -108,6 +109,9 @@ fn parse_args(argv: &[String], env: impl Fn(&str) -> Option<String>) -> Result<A
     }
     if let Some(v) = values.get("--allow-private-urls") {
         config.allow_private_urls = parse("--allow-private-urls", v)?;
+    }
+    if let Some(v) = values.get("--voice-training-delay-ms") {
+        config.voice_training_delay = Duration::from_millis(parse("--voice-training-delay-ms", v)?);
     }
     Ok(Args { port, config })
 }
@@ -221,6 +225,7 @@ mod tests {
                 "--callback-secret",
                 "s3",
                 "--allow-private-urls=false",
+                "--voice-training-delay-ms=9",
             ]),
             |_| None,
         )
@@ -229,5 +234,6 @@ mod tests {
         assert_eq!(a.config.job_failure_rate, 0.5);
         assert!(a.config.drop_callbacks && !a.config.allow_private_urls);
         assert_eq!(a.config.callback_secret, "s3");
+        assert_eq!(a.config.voice_training_delay, Duration::from_millis(9));
     }
 }

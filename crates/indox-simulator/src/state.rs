@@ -33,6 +33,8 @@ pub struct Knobs {
     pub job_failure_rate: f64,
     /// When true, terminal jobs send no callback (for testing the polling fallback).
     pub drop_callbacks: bool,
+    /// How long a custom voice trains after its build starts.
+    pub voice_training_delay: Duration,
 }
 
 /// Request counters for the real (non-`/_sim`) endpoints.
@@ -164,6 +166,8 @@ pub struct SimState {
     unit_billing: Mutex<BTreeMap<NaiveDate, BTreeMap<String, f64>>>,
     /// Async jobs, stored media and identities.
     pub jobs: crate::jobs::JobStore,
+    /// Custom (cloned and designed) voices, their recordings, and voice designs.
+    pub voices: crate::cloning::VoiceStore,
     /// Secret for the test-only `X-Resemble-Signature` callback header.
     pub callback_secret: String,
     /// Whether media and callback URLs may point at loopback/private hosts (and use `http`).
@@ -194,6 +198,7 @@ impl SimState {
                 job_delay: config.job_delay,
                 job_failure_rate: config.job_failure_rate,
                 drop_callbacks: config.drop_callbacks,
+                voice_training_delay: config.voice_training_delay,
             }),
             stats: Mutex::new(SimStats::default()),
             billing: Mutex::new(BTreeMap::new()),
@@ -202,6 +207,7 @@ impl SimState {
             fault_counter: AtomicU64::new(0),
             unit_billing: Mutex::new(BTreeMap::new()),
             jobs: crate::jobs::JobStore::default(),
+            voices: crate::cloning::VoiceStore::default(),
             callback_secret: config.callback_secret.clone(),
             allow_private_urls: config.allow_private_urls,
             http: reqwest::Client::builder()

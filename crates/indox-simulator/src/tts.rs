@@ -14,7 +14,6 @@ use crate::audio::{mp3, signal, wav};
 use crate::auth;
 use crate::error::SimError;
 use crate::state::{CacheKey, CachedAudio, SimState};
-use crate::voices;
 
 /// Maximum `data` length (characters) for `/synthesize` (FERN/MCPSPEC: 3000).
 pub const SYNTH_MAX_CHARS: usize = 3000;
@@ -272,9 +271,7 @@ pub async fn synthesize(
 ) -> Result<HttpResponse, SimError> {
     auth::require(&req, &state)?;
     let tts = parse_request(&body, false)?;
-    if !voices::exists(&tts.voice_uuid) {
-        return Err(SimError::VoiceNotFound);
-    }
+    crate::cloning::check_usable(&state, &tts.voice_uuid)?;
     let kind = match tts.output_format {
         OutputFormat::Wav => format!("wav:{}", tts.precision.as_str()),
         OutputFormat::Mp3 => "mp3".to_owned(),
@@ -295,9 +292,7 @@ pub async fn stream(
 ) -> Result<HttpResponse, SimError> {
     auth::require(&req, &state)?;
     let tts = parse_request(&body, true)?;
-    if !voices::exists(&tts.voice_uuid) {
-        return Err(SimError::VoiceNotFound);
-    }
+    crate::cloning::check_usable(&state, &tts.voice_uuid)?;
     let chunk_bytes = (tts.sample_rate as usize / 10).max(1) * 2;
     let key = cache_key(&tts, "stream".to_owned());
     let audio = cached_or_render(&state, key, move || Ok(render_stream(&tts))).await?;

@@ -1,10 +1,11 @@
 //! Stock voices and `GET /api/v2/voices[/{uuid}]` (pagination shape A′:
-//! `{success,page,num_pages,page_size,items}`).
+//! `{success,page,num_pages,page_size,items}`); custom voices live in [`crate::cloning`].
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use crate::auth;
+use crate::cloning;
 use crate::error::SimError;
 use crate::state::SimState;
 
@@ -122,11 +123,10 @@ fn int_param(req: &HttpRequest, name: &'static str, default: u64) -> Result<u64,
     }
 }
 
-/// `GET /api/v2/voices?page=&page_size=`.
-pub async fn list(req: HttpRequest, state: web::Data<SimState>) -> Result<HttpResponse, SimError> {
-    auth::require(&req, &state)?;
-    let page = int_param(&req, "page", 1)?;
-    let page_size = int_param(&req, "page_size", 10)?;
+/// Validated `page` (default 1, ≥ 1) and `page_size` (default 10, 10–1000) query parameters.
+pub fn page_params(req: &HttpRequest) -> Result<(u64, u64), SimError> {
+    let page = int_param(req, "page", 1)?;
+    let page_size = int_param(req, "page_size", 10)?;
     if page < 1 {
         return Err(SimError::field("page", "page must be >= 1"));
     }
@@ -136,25 +136,39 @@ pub async fn list(req: HttpRequest, state: web::Data<SimState>) -> Result<HttpRe
             "page_size must be between 10 and 1000",
         ));
     }
-    let total = VOICES.len() as u64;
+    Ok((page, page_size))
+}
+
+/// One page of `all` in pagination shape A′ `{success,page,num_pages,page_size,items}`.
+pub fn page_body(all: Vec<Value>, page: u64, page_size: u64) -> Value {
+    let total = all.len() as u64;
     let num_pages = total.div_ceil(page_size).max(1);
     let start = (page - 1).saturating_mul(page_size);
-    let items: Vec<Value> = VOICES
-        .iter()
+    let items: Vec<Value> = all
+        .into_iter()
         .skip(usize::try_from(start).unwrap_or(usize::MAX))
         .take(usize::try_from(page_size).unwrap_or(usize::MAX))
-        .map(voice_json)
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
+    json!({
         "success": true,
         "page": page,
         "num_pages": num_pages,
         "page_size": page_size,
         "items": items,
-    })))
+    })
 }
 
-/// `GET /api/v2/voices/{uuid}`.
+/// `GET /api/v2/voices?page=&page_size=`: the stock voices, then the team's custom voices
+/// (any status) in creation order.
+pub async fn list(req: HttpRequest, state: web::Data<SimState>) -> Result<HttpResponse, SimError> {
+    auth::require(&req, &state)?;
+    let (page, page_size) = page_params(&req)?;
+    let mut all: Vec<Value> = VOICES.iter().map(voice_json).collect();
+    all.extend(cloning::all(&state).iter().map(cloning::CustomVoice::item));
+    Ok(HttpResponse::Ok().json(page_body(all, page, page_size)))
+}
+
+/// `GET /api/v2/voices/{uuid}` (stock or custom).
 pub async fn get(
     req: HttpRequest,
     path: web::Path<String>,
@@ -162,11 +176,13 @@ pub async fn get(
 ) -> Result<HttpResponse, SimError> {
     auth::require(&req, &state)?;
     let uuid = path.into_inner();
-    let voice = VOICES
-        .iter()
-        .find(|v| v.0 == uuid)
-        .ok_or(SimError::ItemNotFound)?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "item": voice_json(voice)})))
+    let item = match VOICES.iter().find(|v| v.0 == uuid) {
+        Some(voice) => voice_json(voice),
+        None => cloning::advance(&state, &uuid)
+            .ok_or(SimError::ItemNotFound)?
+            .item(),
+    };
+    Ok(HttpResponse::Ok().json(json!({"success": true, "item": item})))
 }
 
 #[cfg(test)]

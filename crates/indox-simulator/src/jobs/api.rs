@@ -17,7 +17,6 @@ use crate::auth;
 use crate::error::SimError;
 use crate::faults;
 use crate::state::SimState;
-use crate::voices;
 
 /// Confidence of every word of a recovered transcript.
 const WORD_CONFIDENCE: f64 = 0.98;
@@ -32,13 +31,13 @@ pub const FAKE_IMAGE_MARKER: &str = "indox-fake";
 
 /// A request body: JSON object or `multipart/form-data`.
 #[derive(Debug, Default)]
-struct Form {
-    fields: Map<String, Value>,
-    files: HashMap<String, Bytes>,
+pub(crate) struct Form {
+    pub(crate) fields: Map<String, Value>,
+    pub(crate) files: HashMap<String, Bytes>,
 }
 
 impl Form {
-    fn parse(req: &HttpRequest, body: &Bytes) -> Result<Self, SimError> {
+    pub(crate) fn parse(req: &HttpRequest, body: &Bytes) -> Result<Self, SimError> {
         let ct = req
             .headers()
             .get("content-type")
@@ -67,7 +66,7 @@ impl Form {
         })
     }
 
-    fn str(&self, field: &'static str) -> Result<Option<String>, SimError> {
+    pub(crate) fn str(&self, field: &'static str) -> Result<Option<String>, SimError> {
         match self.fields.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
@@ -76,7 +75,7 @@ impl Form {
         }
     }
 
-    fn required(&self, field: &'static str) -> Result<String, SimError> {
+    pub(crate) fn required(&self, field: &'static str) -> Result<String, SimError> {
         self.str(field)?
             .ok_or_else(|| SimError::field(field, format!("{field} is required")))
     }
@@ -193,7 +192,7 @@ fn build_job(
     job
 }
 
-fn media_url(state: &SimState, id: &str) -> String {
+pub(crate) fn media_url(state: &SimState, id: &str) -> String {
     format!("{}/_media/{id}", state.base_url())
 }
 
@@ -428,9 +427,7 @@ pub async fn edit_create(
     let original = form.required("original_transcript")?;
     let target = form.required("target_transcript")?;
     let voice_uuid = form.required("voice_uuid")?;
-    if !voices::exists(&voice_uuid) {
-        return Err(SimError::VoiceNotFound);
-    }
+    crate::cloning::check_usable(&state, &voice_uuid)?;
     let callback_uri = callback_field(&state, &form, "callback_uri")?;
     let input = resolve_media(&state, &form, Some("input_audio"), "input_audio", &[]).await?;
     let mut fields = Map::new();
