@@ -24,12 +24,17 @@ pub enum Capability {
     WatermarkDetect,
     IdentitySearch,
     IdentityEnroll,
+    /// A professional cloned voice's monthly subscription.
     VoiceClone,
+    /// A rapid cloned voice's monthly subscription.
+    VoiceCloneRapid,
+    /// Voice design (rate-limited, not metered).
+    VoiceDesign,
 }
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Capability; 15] = [
+    pub const ALL: [Capability; 17] = [
         Self::Tts,
         Self::TtsStream,
         Self::Voices,
@@ -45,6 +50,8 @@ impl Capability {
         Self::IdentitySearch,
         Self::IdentityEnroll,
         Self::VoiceClone,
+        Self::VoiceCloneRapid,
+        Self::VoiceDesign,
     ];
 
     /// The stable snake_case name.
@@ -65,6 +72,8 @@ impl Capability {
             Self::IdentitySearch => "identity_search",
             Self::IdentityEnroll => "identity_enroll",
             Self::VoiceClone => "voice_clone",
+            Self::VoiceCloneRapid => "voice_clone_rapid",
+            Self::VoiceDesign => "voice_design",
         }
     }
 }

@@ -30,11 +30,28 @@ pub enum JobKind {
     WatermarkDetect,
     IdentitySearch,
     IdentityEnroll,
+    /// Training a cloned voice (started by `POST /voices/{uuid}/build`, billed as the
+    /// voice's first subscription month).
+    VoiceBuild,
 }
 
 impl JobKind {
     /// Every kind.
-    pub const ALL: [JobKind; 9] = [
+    pub const ALL: [JobKind; 10] = [
+        Self::Stt,
+        Self::Enhance,
+        Self::Edit,
+        Self::Detect,
+        Self::Intelligence,
+        Self::WatermarkApply,
+        Self::WatermarkDetect,
+        Self::IdentitySearch,
+        Self::IdentityEnroll,
+        Self::VoiceBuild,
+    ];
+
+    /// The kinds submitted at their own path and run as upstream jobs (all but voice builds).
+    pub const ROUTED: [JobKind; 9] = [
         Self::Stt,
         Self::Enhance,
         Self::Edit,
@@ -58,6 +75,7 @@ impl JobKind {
             Self::WatermarkDetect => "watermark_detect",
             Self::IdentitySearch => "identity_search",
             Self::IdentityEnroll => "identity_enroll",
+            Self::VoiceBuild => "voice_build",
         }
     }
 
@@ -73,6 +91,7 @@ impl JobKind {
             Self::WatermarkDetect => "watermark/detect",
             Self::IdentitySearch => "identity/search",
             Self::IdentityEnroll => "identity",
+            Self::VoiceBuild => "voices/build",
         }
     }
 
@@ -93,6 +112,7 @@ impl JobKind {
             Self::WatermarkDetect => Capability::WatermarkDetect,
             Self::IdentitySearch => Capability::IdentitySearch,
             Self::IdentityEnroll => Capability::IdentityEnroll,
+            Self::VoiceBuild => Capability::VoiceClone,
         }
     }
 }

@@ -6,7 +6,7 @@ use chrono::Duration;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Bytea, Int8, Text, Uuid as SqlUuid};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use indox_retention::ports::PendingMirror;
 use indox_retention::{AssetRepository, NewAsset, RetentionError, StoredAsset};
 use uuid::Uuid;
@@ -58,6 +58,30 @@ fn record_sql() -> String {
         "WITH one AS (SELECT 1){}SELECT count(*) AS n FROM a",
         crate::ledger::asset_ctes(1, "one")
     )
+}
+
+/// Records an asset without a charge on `conn` (so inside the caller's transaction, if it
+/// has one): its row and, for [`indox_retention::Mirror::Pending`], its bytes in
+/// `asset_blobs` for the mirror retrier. [`AssetRepository::record`] is this on a pooled
+/// connection; other ports record the assets that belong to their own rows with it.
+///
+/// # Errors
+/// [`PgError`] when the statement fails (a duplicate id or object key included) or the
+/// asset's values cannot be stored.
+pub(crate) async fn record_asset(
+    conn: &mut AsyncPgConnection,
+    asset: &NewAsset,
+) -> Result<(), PgError> {
+    let query = diesel::sql_query(record_sql()).into_boxed::<Pg>();
+    let query = crate::ledger::bind_asset(query, asset)?;
+    let written: CountRow = query.get_result(conn).await?;
+    if written.n != 1 {
+        return Err(PgError::Invalid(format!(
+            "asset {} was not recorded",
+            asset.id
+        )));
+    }
+    Ok(())
 }
 
 #[derive(QueryableByName)]
@@ -122,13 +146,8 @@ impl AssetRepository for PgStore {
     }
 
     async fn record(&self, asset: &NewAsset) -> Result<(), RetentionError> {
-        let query = diesel::sql_query(record_sql()).into_boxed::<Pg>();
-        let query = crate::ledger::bind_asset(query, asset)?;
         let mut conn = self.conn().await?;
-        let written: CountRow = query.get_result(&mut conn).await.map_err(PgError::from)?;
-        if written.n != 1 {
-            return Err(PgError::Invalid(format!("asset {} was not recorded", asset.id)).into());
-        }
+        record_asset(&mut conn, asset).await?;
         Ok(())
     }
 

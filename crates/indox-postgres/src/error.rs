@@ -8,6 +8,7 @@ use indox_billing::BillingError;
 use indox_idempotency::IdempotencyError;
 use indox_jobs::JobError;
 use indox_retention::RetentionError;
+use indox_voice::VoiceError;
 
 /// Everything that can go wrong in the Postgres adapter itself.
 #[derive(Debug, thiserror::Error)]
@@ -78,12 +79,29 @@ impl From<PgError> for JobError {
     }
 }
 
+impl From<PgError> for VoiceError {
+    fn from(e: PgError) -> Self {
+        Self::Store(e.to_string())
+    }
+}
+
 /// Whether a Diesel error is a violation of a unique constraint.
 pub(crate) fn is_unique_violation(e: &diesel::result::Error) -> bool {
     matches!(
         e,
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
+}
+
+/// The constraint a unique violation broke, when the error is one (and names it).
+pub(crate) fn unique_constraint(e: &diesel::result::Error) -> Option<&str> {
+    match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        ) => info.constraint_name(),
+        _ => None,
+    }
 }
 
 /// Whether a Diesel error is a violation of a foreign key.

@@ -14,6 +14,7 @@ mod ledger;
 mod models;
 pub mod signal;
 mod tasks;
+mod voices;
 
 #[cfg(feature = "test-support")]
 pub mod test_support;

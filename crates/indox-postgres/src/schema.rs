@@ -126,6 +126,43 @@ diesel::table! {
     }
 }
 
+// `clone_voices` (18 columns) is not declared here: diesel's `table!` takes at most 16
+// columns without its `32-column-tables` feature (off in this workspace, it more than doubles
+// diesel's build time), so `voices.rs` reads and writes it with `sql_query`, like `jobs`.
+
+diesel::table! {
+    clone_recordings (id) {
+        id -> Uuid,
+        voice_id -> Uuid,
+        asset_id -> Uuid,
+        upstream_uuid -> Nullable<Text>,
+        name -> Text,
+        text -> Text,
+        duration_ms -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    voice_designs (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        upstream_uuid -> Text,
+        prompt -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    voice_design_candidates (design_id, sample_index) {
+        design_id -> Uuid,
+        sample_index -> Int4,
+        asset_id -> Nullable<Uuid>,
+        resemble_url -> Text,
+    }
+}
+
 diesel::joinable!(api_keys -> accounts (account_id));
 diesel::joinable!(holds -> accounts (account_id));
 diesel::joinable!(ledger_entries -> accounts (account_id));
@@ -133,6 +170,9 @@ diesel::joinable!(provider_resemble_usage -> accounts (account_id));
 diesel::joinable!(idempotency_keys -> accounts (account_id));
 diesel::joinable!(assets -> accounts (account_id));
 diesel::joinable!(asset_blobs -> assets (asset_id));
+diesel::joinable!(clone_recordings -> assets (asset_id));
+diesel::joinable!(voice_designs -> accounts (account_id));
+diesel::joinable!(voice_design_candidates -> voice_designs (design_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -144,4 +184,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     assets,
     asset_blobs,
     tasks,
+    clone_recordings,
+    voice_designs,
+    voice_design_candidates,
 );

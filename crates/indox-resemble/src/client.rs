@@ -29,8 +29,8 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A Resemble API client. Cheap to clone: clones share one connection pool.
 #[derive(Clone)]
 pub struct ResembleClient {
-    http: reqwest::Client,
-    app_url: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) app_url: String,
     synth_url: String,
     timeout: Duration,
 }
@@ -181,7 +181,10 @@ impl ResembleClient {
 
     /// Sends a JSON request with the whole-request timeout; returns a 2xx status and body,
     /// or the classified failure.
-    async fn send_json(&self, req: RequestBuilder) -> Result<(u16, Bytes), ResembleError> {
+    pub(crate) async fn send_json(
+        &self,
+        req: RequestBuilder,
+    ) -> Result<(u16, Bytes), ResembleError> {
         let resp = req
             .header(ACCEPT, "application/json")
             .timeout(self.timeout)

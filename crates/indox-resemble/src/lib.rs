@@ -2,6 +2,7 @@
 #![doc = include_str!("../README.md")]
 
 mod client;
+pub mod cloning;
 mod config;
 pub mod error;
 pub mod jobs;

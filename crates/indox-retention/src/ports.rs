@@ -21,6 +21,13 @@ pub trait ObjectStore: Send + Sync {
     /// A presigned GET URL for `key`, valid for `ttl`. Signs locally; does not contact the store.
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, RetentionError>;
 
+    /// Reads the object at `key`.
+    ///
+    /// # Errors
+    /// MUST return [`RetentionError::NotFound`] when there is no such object and
+    /// [`RetentionError::StoreUnavailable`] when the store cannot be reached.
+    async fn get(&self, key: &str) -> Result<Bytes, RetentionError>;
+
     /// Deletes `key`; deleting a missing key succeeds.
     async fn delete(&self, key: &str) -> Result<(), RetentionError>;
 

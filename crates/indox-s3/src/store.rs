@@ -151,6 +151,27 @@ impl S3Store {
         check(OP, &resp)
     }
 
+    /// Reads the object at `key`; `None` when there is none.
+    ///
+    /// # Errors
+    /// Any [`S3Error`] when the store cannot be reached or refuses.
+    pub async fn get_object(&self, key: &str) -> Result<Option<Vec<u8>>, S3Error> {
+        const OP: &str = "get";
+        let resp = self
+            .bounded(OP, async {
+                self.bucket
+                    .get_object(key)
+                    .await
+                    .map_err(|source| S3Error::Client { op: OP, source })
+            })
+            .await?;
+        if resp.status_code() == 404 {
+            return Ok(None);
+        }
+        check(OP, &resp)?;
+        Ok(Some(resp.bytes().to_vec()))
+    }
+
     /// Deletes `key`; a missing key is not an error.
     ///
     /// # Errors
@@ -343,6 +364,13 @@ impl ObjectStore for S3Store {
 
     async fn delete(&self, key: &str) -> Result<(), RetentionError> {
         Ok(self.delete_object(key).await?)
+    }
+
+    async fn get(&self, key: &str) -> Result<bytes::Bytes, RetentionError> {
+        match self.get_object(key).await? {
+            Some(b) => Ok(bytes::Bytes::from(b)),
+            None => Err(RetentionError::NotFound),
+        }
     }
 
     async fn exists(&self, key: &str) -> Result<bool, RetentionError> {

@@ -46,6 +46,27 @@ async fn put_then_list() {
 }
 
 #[tokio::test]
+async fn get_returns_the_stored_bytes_and_not_found_for_a_missing_key() {
+    let (_s3, store) = setup("get").await;
+    store
+        .put(
+            "voice-recordings/a/r.wav",
+            Bytes::from_static(b"RIFF-bytes"),
+            "audio/wav",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("voice-recordings/a/r.wav").await.unwrap(),
+        Bytes::from_static(b"RIFF-bytes")
+    );
+    assert!(matches!(
+        store.get("voice-recordings/a/missing.wav").await,
+        Err(RetentionError::NotFound)
+    ));
+}
+
+#[tokio::test]
 async fn presigned_get_returns_the_bytes_and_a_tampered_url_is_refused() {
     let (_s3, store) = setup("presign").await;
     let key = "tts-output/acct/2026/01/01/clip.wav";

@@ -98,8 +98,10 @@ impl Application {
         if settings.s3_create_bucket {
             s3.ensure_bucket().await.context("creating the bucket")?;
         }
-        let upstream = ResembleClient::new(settings.resemble.clone())
-            .context("configuring the Resemble client")?;
+        let upstream = Arc::new(
+            ResembleClient::new(settings.resemble.clone())
+                .context("configuring the Resemble client")?,
+        );
 
         let book = match &settings.price_book_path {
             Some(path) => {
@@ -143,7 +145,9 @@ impl Application {
             )),
             billing: Billing::new(book, markup, store.clone()),
             idempotency: store.clone(),
-            upstream: Arc::new(upstream),
+            cloning: upstream.clone(),
+            upstream,
+            clones: store.clone(),
             objects: s3.clone(),
             assets: store.clone(),
             confirmations: crate::app::assets::Confirmations::start(store.clone()),

@@ -121,12 +121,17 @@ impl SimHandle {
     }
 }
 
+/// Largest request body on the app host (recordings, secure uploads): 50 MiB.
+pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
+
 /// Registers every route on an actix `App`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/synthesize", web::post().to(tts::synthesize))
         .route("/stream", web::post().to(tts::stream))
         .service(
             web::scope("/api/v2")
+                // Recordings and media uploads are whole files (actix's default is 256 KiB).
+                .app_data(web::PayloadConfig::new(MAX_UPLOAD_BYTES))
                 .route("/voices", web::get().to(voices::list))
                 .route("/voices", web::post().to(cloning::create_voice))
                 .route("/voices/{uuid}", web::get().to(voices::get))

@@ -42,6 +42,12 @@ pub enum VoiceError {
         field: &'static str,
         message: String,
     },
+    /// The request conflicts with the resource's state (the message says what to do first).
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed.
+    #[error("voice store failure: {0}")]
+    Store(String),
     /// The upstream failed.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),

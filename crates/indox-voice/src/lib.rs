@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod cloning;
 pub mod error;
 pub mod ports;
 pub mod tts;

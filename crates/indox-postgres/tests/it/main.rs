@@ -8,6 +8,7 @@ mod idempotency;
 mod ledger;
 mod migrations;
 mod tasks;
+mod voices;
 
 use indox_accounts::{Account, AccountRepository};
 use indox_billing::{NewCharge, PriceBook, Quote, ResponseRenderer, UsageRecord};

@@ -49,12 +49,16 @@ async fn migrate_is_idempotent_on_an_empty_database() {
         "api_keys",
         "asset_blobs",
         "assets",
+        "clone_recordings",
+        "clone_voices",
         "holds",
         "idempotency_keys",
         "jobs",
         "ledger_entries",
         "provider_resemble_usage",
         "tasks",
+        "voice_design_candidates",
+        "voice_designs",
         "webhook_receipts",
     ] {
         assert!(

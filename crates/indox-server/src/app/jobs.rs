@@ -22,9 +22,10 @@ use super::tts::{admit, BillingBlock};
 use super::AppState;
 use crate::http::{ApiError, ErrorKind};
 
-/// The upstream operation behind a job kind.
-pub fn op(kind: JobKind) -> AsyncOp {
-    match kind {
+/// The upstream job operation behind a job kind; `None` for voice builds, which run on the
+/// upstream's voice endpoints (see `app::cloning`).
+pub fn op(kind: JobKind) -> Option<AsyncOp> {
+    Some(match kind {
         JobKind::Stt => AsyncOp::SpeechToText,
         JobKind::Enhance => AsyncOp::Enhance,
         JobKind::Edit => AsyncOp::Edit,
@@ -34,7 +35,8 @@ pub fn op(kind: JobKind) -> AsyncOp {
         JobKind::WatermarkDetect => AsyncOp::WatermarkDetect,
         JobKind::IdentitySearch => AsyncOp::IdentitySearch,
         JobKind::IdentityEnroll => AsyncOp::IdentityEnroll,
-    }
+        JobKind::VoiceBuild => return None,
+    })
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
@@ -48,7 +50,7 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
 }
 
 /// Sniffs the container of fetched media.
-fn audio_format(bytes: &[u8]) -> Option<AudioFormat> {
+pub(crate) fn audio_format(bytes: &[u8]) -> Option<AudioFormat> {
     if bytes.starts_with(b"RIFF") {
         Some(AudioFormat::Wav)
     } else if bytes.starts_with(b"ID3")
@@ -98,7 +100,7 @@ async fn fetch_raw(state: &AppState, field: &'static str, url: &str) -> Result<B
 }
 
 /// Fetches audio through the SSRF guard and measures it.
-async fn fetch_input(
+pub(crate) async fn fetch_input(
     state: &AppState,
     field: &'static str,
     url: &str,
@@ -557,6 +559,9 @@ impl TaskHandler for SubmitHandler {
         if job.status != indox_jobs::JobStatus::Pending {
             return Ok(());
         }
+        let Some(op) = op(job.kind) else {
+            return super::cloning::submit_build(state, &job).await;
+        };
         let media_url = job
             .request
             .get("media_url")
@@ -565,12 +570,7 @@ impl TaskHandler for SubmitHandler {
             .to_owned();
         match state
             .upstream
-            .create_job(
-                op(job.kind),
-                &media_url,
-                &job.request,
-                state.webhook_url.clone(),
-            )
+            .create_job(op, &media_url, &job.request, state.webhook_url.clone())
             .await
         {
             Ok(Created::Started(upstream_id)) => {
@@ -620,9 +620,19 @@ impl TaskHandler for PollHandler {
         let Some(upstream_id) = job.upstream_id.clone() else {
             return Ok(());
         };
+        let Some(op) = op(job.kind) else {
+            if !super::cloning::poll_build(state, &job).await? {
+                state
+                    .jobs
+                    .poll_again(id, state.job_poll_interval)
+                    .await
+                    .map_err(|e| TaskFailure::Retry(e.to_string()))?;
+            }
+            return Ok(());
+        };
         let up = state
             .upstream
-            .get_job(op(job.kind), &upstream_id)
+            .get_job(op, &upstream_id)
             .await
             .map_err(|e| TaskFailure::Retry(e.to_string()))?;
         match finish_from_upstream(state, &job, &up)
@@ -657,6 +667,10 @@ pub fn handlers(state: &AppState) -> Vec<(&'static str, Arc<dyn TaskHandler>)> {
         (
             super::retention::SWEEP_TASK,
             Arc::new(super::retention::SweepHandler(state.clone())),
+        ),
+        (
+            super::cloning::RENEW_TASK,
+            Arc::new(super::cloning::RenewHandler(state.clone())),
         ),
     ]
 }

@@ -1,6 +1,6 @@
 //! Periodic housekeeping: releases holds whose holder stopped without settling them (a
 //! process that crashed mid-stream), so they do not lock an account's balance forever, and
-//! schedules the retention sweep.
+//! schedules the retention sweep and the voice-subscription renewals.
 
 use std::time::Duration;
 
@@ -31,8 +31,9 @@ pub async fn release_stale_holds(state: &AppState, ttl: chrono::Duration) -> usi
     released
 }
 
-/// Runs the housekeeping every `interval`: stale holds, and a retention sweep on the
-/// durable queue every `sweep_every` (only one is ever pending across processes).
+/// Runs the housekeeping every `interval`: stale holds, and a retention sweep and a renewal
+/// pass on the durable queue every `sweep_every` (only one of each is ever pending across
+/// processes).
 pub async fn run(
     state: AppState,
     hold_ttl: chrono::Duration,
@@ -43,13 +44,15 @@ pub async fn run(
     loop {
         release_stale_holds(&state, hold_ttl).await;
         if last_sweep.is_none_or(|t| t.elapsed() >= sweep_every) {
-            match state
-                .tasks
-                .enqueue_if_absent(super::retention::SWEEP_TASK)
-                .await
-            {
-                Ok(_) => last_sweep = Some(tokio::time::Instant::now()),
-                Err(e) => tracing::warn!(error = %e, "could not schedule the retention sweep"),
+            let mut scheduled = true;
+            for task in [super::retention::SWEEP_TASK, super::cloning::RENEW_TASK] {
+                if let Err(e) = state.tasks.enqueue_if_absent(task).await {
+                    tracing::warn!(error = %e, task, "could not schedule periodic work");
+                    scheduled = false;
+                }
+            }
+            if scheduled {
+                last_sweep = Some(tokio::time::Instant::now());
             }
         }
         tokio::time::sleep(interval).await;

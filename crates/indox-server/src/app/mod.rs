@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod callbacks;
+pub mod cloning;
 pub mod jobs;
 pub mod maintenance;
 pub mod mirror;

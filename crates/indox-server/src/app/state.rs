@@ -20,6 +20,10 @@ pub struct AppState {
     pub billing: Billing,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub upstream: Arc<dyn VoiceUpstream>,
+    /// The upstream's custom-voice and voice-design endpoints.
+    pub cloning: Arc<dyn indox_voice::cloning::CloningUpstream>,
+    /// Cloned voices, their consent, recordings, subscriptions, and voice designs.
+    pub clones: Arc<dyn indox_voice::cloning::CloneRepository>,
     pub objects: Arc<dyn ObjectStore>,
     pub assets: Arc<dyn AssetRepository>,
     /// Batches upload confirmations into the asset records.

@@ -109,6 +109,7 @@ pub async fn start(
     let req = SynthesisRequest::validate(raw, true)?;
     let admission = admit(state, caller, Capability::TtsStream).await?;
     let account = &caller.account;
+    super::cloning::check_voice_use(state, caller, &req.voice_uuid).await?;
     let estimate = quantity_from_millis(estimate_tts_millis(req.text.chars().count()));
     let estimated = state
         .billing

@@ -212,6 +212,7 @@ async fn synthesize_inner(
     admission: Admission,
 ) -> Result<SynthesizeOutcome, ApiError> {
     let account = &caller.account;
+    super::cloning::check_voice_use(state, caller, &req.voice_uuid).await?;
     let estimate = quantity_from_millis(estimate_tts_millis(req.text.chars().count()));
     state.billing.preflight(
         Capability::Tts,

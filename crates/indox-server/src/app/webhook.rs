@@ -77,7 +77,7 @@ pub async fn receive(
         .or_else(|| item.get("id"))
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::malformed_json("the payload names no job (`item.uuid`)"))?;
-    for kind in JobKind::ALL {
+    for kind in JobKind::ROUTED {
         let Some(job) = state
             .jobs
             .find_by_upstream(kind, upstream_id)
@@ -86,10 +86,11 @@ pub async fn receive(
         else {
             continue;
         };
+        let Some(op) = op(kind) else { continue };
         // The payload is not trusted: ask the upstream itself.
         let up = state
             .upstream
-            .get_job(op(kind), upstream_id)
+            .get_job(op, upstream_id)
             .await
             .map_err(ApiError::from)?;
         finish_from_upstream(state, &job, &up).await.map_err(|e| {

@@ -31,6 +31,8 @@ pub enum ErrorKind {
     NotFound { code: &'static str },
     /// 409.
     Conflict { code: &'static str },
+    /// 405.
+    MethodNotAllowed,
     /// 410.
     Gone { code: &'static str },
     /// 413.
@@ -137,6 +139,7 @@ impl ApiError {
             },
             ErrorKind::GatewayTimeout => "upstream_timeout",
             ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::MethodNotAllowed => "method_not_allowed",
         }
     }
 
@@ -164,6 +167,7 @@ impl ResponseError for ApiError {
             ErrorKind::NotFound { .. } => StatusCode::NOT_FOUND,
             ErrorKind::Conflict { .. } => StatusCode::CONFLICT,
             ErrorKind::Gone { .. } => StatusCode::GONE,
+            ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -345,6 +349,16 @@ impl From<VoiceError> for ApiError {
                 format!("{field} {message}"),
             ),
             VoiceError::Upstream(u) => u.into(),
+            VoiceError::Conflict(m) => ApiError::new(
+                ErrorKind::Conflict {
+                    code: "voice_state_conflict",
+                },
+                m,
+            ),
+            VoiceError::Store(m) => {
+                tracing::error!(error = %m, "voice store failure");
+                ApiError::store_unavailable("voice store")
+            }
             other => ApiError::new(
                 ErrorKind::BadGateway {
                     code: "upstream_error",

@@ -36,6 +36,8 @@ pub struct Options {
     pub clock: Option<Arc<indox_core::FixedClock>>,
     /// Largest upload body (`POST /resemble/uploads`).
     pub max_upload_bytes: u64,
+    /// `RESEMBLE_BUSINESS_PLAN_ACTIVE`: opens the cloning and design routes.
+    pub business_plan: bool,
 }
 
 impl Default for Options {
@@ -56,6 +58,7 @@ impl Default for Options {
             peer_of: None,
             clock: None,
             max_upload_bytes: 50 * 1024 * 1024,
+            business_plan: false,
         }
     }
 }
@@ -153,7 +156,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         webhook_secret: Some("sim-callback-secret".into()),
         job_poll_interval: opts.job_poll_interval,
         callback_schedule: vec![chrono::Duration::milliseconds(50); 3],
-        business_plan_active: false,
+        business_plan_active: opts.business_plan,
         sweep_interval: Duration::from_secs(3600),
         hold_ttl: chrono::Duration::hours(1),
         workers: 2,
@@ -351,4 +354,25 @@ impl TestApp {
         .await
         .expect("the synthesized audio is stored")
     }
+}
+
+/// Runs a Python script in a fresh directory; returns its standard output.
+pub async fn run_python(script: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("indox-snippet-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("s.py"), script).unwrap();
+    let out = tokio::process::Command::new("python3")
+        .arg("s.py")
+        .current_dir(&dir)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "snippet failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    stdout
 }

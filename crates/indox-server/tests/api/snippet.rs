@@ -52,27 +52,6 @@ async fn the_product_page_tts_snippet_runs_and_prints_the_billed_row() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Runs a Python script in a fresh directory; returns its standard output.
-async fn run_python(script: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("indox-snippet-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("s.py"), script).unwrap();
-    let out = tokio::process::Command::new("python3")
-        .arg("s.py")
-        .current_dir(&dir)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "snippet failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-    stdout
-}
-
 #[tokio::test]
 async fn the_product_page_stt_enhance_and_detect_snippets_complete() {
     let app = spawn_app().await;

@@ -68,7 +68,7 @@ async fn get(
 
 /// Registers `POST /resemble/<kind>` and `GET /resemble/<kind>/{job_id}` for every job kind.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    for kind in JobKind::ALL {
+    for kind in JobKind::ROUTED {
         cfg.route(
             &format!("/resemble/{}", kind.path()),
             web::post().to(

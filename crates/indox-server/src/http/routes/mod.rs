@@ -1,13 +1,13 @@
 //! The route table of the public API.
 
 pub mod assets;
+pub mod cloning;
 pub mod health;
 pub mod jobs;
 pub mod tts;
 pub mod uploads;
 pub mod usage;
 pub mod voices;
-pub mod voices_admin;
 
 use actix_web::web;
 
@@ -24,7 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/resemble/assets/{asset_id}", web::get().to(assets::get))
                 .route("/resemble/uploads", web::post().to(uploads::create))
                 .configure(jobs::configure)
-                .configure(voices_admin::configure)
+                .configure(cloning::configure)
                 .route(
                     "/resemble/webhooks/resemble",
                     web::post().to(jobs::resemble_webhook),
