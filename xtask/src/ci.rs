@@ -13,11 +13,12 @@ fn cargo(args: &[&str]) -> Command {
 /// Runs every check; the first failure stops the run.
 pub fn run_ci() -> anyhow::Result<()> {
     let root = crate::root();
-    eprintln!("== services: Postgres, Redis, s3s-fs");
+    eprintln!("== services: Postgres, Redis, s3s-fs, Chromium");
     services::ensure_postgres()?;
     services::ensure_redis()?;
     let s3 = services::ensure_s3s_fs()?;
     services::ensure_python_requests()?;
+    services::ensure_chromium()?;
 
     eprintln!("== rustfmt");
     run(&mut cargo(&["fmt", "--all", "--check"]))?;

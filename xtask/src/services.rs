@@ -265,3 +265,13 @@ pub fn ensure_python_requests() -> anyhow::Result<()> {
     run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "requests"]))
         .or_else(|_| apt_install(&["python3-requests"]))
 }
+
+/// Debian's Chromium and ChromeDriver, for the usage console's browser test.
+pub fn ensure_chromium() -> anyhow::Result<()> {
+    let present = |p: &str| std::path::Path::new(p).exists();
+    if present("/usr/bin/chromium") && present("/usr/bin/chromedriver") {
+        return Ok(());
+    }
+    eprintln!("installing Debian's chromium and chromium-driver (the console's browser test)");
+    apt_install(&["chromium", "chromium-driver"])
+}

@@ -129,6 +129,7 @@ mod tests {
             held: Decimal::ZERO,
             markup_rate: None,
             created_at: Utc::now(),
+            byok: false,
         }
     }
 

@@ -22,6 +22,9 @@ pub enum AccountError {
     /// A top-up amount that is not strictly positive.
     #[error("top-up amount must be greater than zero")]
     NonPositiveAmount,
+    /// A provider (Resemble) key, or the secrets key that seals it, is unusable.
+    #[error("invalid provider key: {0}")]
+    InvalidProviderKey(String),
     /// The storage behind the port failed.
     #[error("account store unavailable: {0}")]
     Store(String),

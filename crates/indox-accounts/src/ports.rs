@@ -20,6 +20,8 @@ pub struct Account {
     /// Per-account markup override; `None` means the global default applies.
     pub markup_rate: Option<Decimal>,
     pub created_at: DateTime<Utc>,
+    /// Whether the account brings its own Resemble key (BYOK).
+    pub byok: bool,
 }
 
 impl Account {
@@ -27,6 +29,33 @@ impl Account {
     pub fn available(&self) -> Decimal {
         self.balance - self.held
     }
+}
+
+/// One page of accounts, oldest first (the admin listing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountPage {
+    pub items: Vec<Account>,
+    /// How many accounts exist in all.
+    pub total: u64,
+}
+
+/// A key as an operator may see it: its public id and metadata, never its secret or hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySummary {
+    pub key_id: String,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The outcome of a top-up that carries a reference.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReferencedTopUp {
+    /// The reference was new: the account was credited (the account after it).
+    Applied(Account),
+    /// A top-up with this reference was already applied, for `amount`; nothing was credited
+    /// now (the account as it is now).
+    AlreadyApplied { account: Account, amount: Decimal },
 }
 
 /// A stored key joined with its account, as the authenticator needs it.
@@ -96,4 +125,24 @@ pub trait AccountRepository: Send + Sync {
         account: AccountId,
         markup_rate: Option<Decimal>,
     ) -> Result<Account, AccountError>;
+
+    /// Page `page` (from 1) of `page_size` accounts, oldest first, with the total count.
+    async fn list_accounts(&self, page: u32, page_size: u32) -> Result<AccountPage, AccountError>;
+
+    /// The keys of an account, oldest first (empty for an unknown account).
+    async fn list_keys(&self, account: AccountId) -> Result<Vec<KeySummary>, AccountError>;
+
+    /// [`top_up`](Self::top_up) at most once per `(account, reference)`: the reference, the
+    /// balance change and its ledger entry are written atomically, and a repeat credits
+    /// nothing and reports the amount the reference was first used with.
+    ///
+    /// # Errors
+    /// MUST return [`AccountError::AccountNotFound`] when the account does not exist.
+    async fn top_up_once(
+        &self,
+        account: AccountId,
+        amount: Decimal,
+        note: &str,
+        reference: &str,
+    ) -> Result<ReferencedTopUp, AccountError>;
 }

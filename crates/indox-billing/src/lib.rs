@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+pub mod analytics;
 pub mod error;
 pub mod ports;
 pub mod price_book;
 pub mod quote;
+pub mod reconcile;
 pub mod service;
 
 pub use error::BillingError;
@@ -14,6 +16,7 @@ pub use ports::{
 pub use price_book::{PriceBook, PriceEntry, Unit};
 pub use quote::{
     estimate_tts_millis, quantity_from_millis, quantity_from_seconds, round_money, MarkupPolicy,
-    Quote, MONEY_SCALE, QUANTITY_SCALE,
+    Pricing, Quote, MONEY_SCALE, QUANTITY_SCALE,
 };
+pub use reconcile::{Comparison, DailyTotal, NewRun, ReconciliationStore, RunStatus, UnitLine};
 pub use service::Billing;

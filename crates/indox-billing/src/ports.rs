@@ -46,6 +46,8 @@ pub struct UsageRecord {
     pub currency: String,
     pub asset_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    /// Billed on the account's own Resemble key (rule BY2).
+    pub byok: bool,
 }
 
 /// Turns the committed usage row into the response to keep for idempotent replays.

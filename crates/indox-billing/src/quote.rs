@@ -88,6 +88,25 @@ pub struct Quote {
     pub markup: Decimal,
     pub charged: Decimal,
     pub currency: String,
+    /// Priced for an account that brings its own Resemble key (rule BY2): no provider cost,
+    /// only the platform fee.
+    pub byok: bool,
+}
+
+/// How an account is priced: its markup override, and whether it brings its own Resemble key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pricing {
+    pub markup_override: Option<Decimal>,
+    pub byok: bool,
+}
+
+impl From<Option<Decimal>> for Pricing {
+    fn from(markup_override: Option<Decimal>) -> Self {
+        Self {
+            markup_override,
+            byok: false,
+        }
+    }
 }
 
 impl Quote {
@@ -116,6 +135,38 @@ impl Quote {
             markup,
             charged,
             currency: book.currency.clone(),
+            byok: false,
+        })
+    }
+
+    /// Prices `quantity` for an account that brings its own Resemble key (rule BY2):
+    /// Resemble bills that account directly, so `provider_cost` is 0, and the gateway charges
+    /// only its platform fee, the markup on the list price:
+    /// `charged = markup = round(quantity × unit_price × markup_rate)` (8 decimals, half away
+    /// from zero).
+    ///
+    /// # Errors
+    /// As [`Quote::compute`].
+    pub fn compute_byok(
+        book: &PriceBook,
+        capability: Capability,
+        quantity: Decimal,
+        markup_rate: Decimal,
+    ) -> Result<Self, BillingError> {
+        validate_markup(markup_rate)?;
+        let entry = book.entry(capability)?;
+        let charged = round_money(quantity * entry.unit_price * markup_rate);
+        Ok(Self {
+            capability,
+            unit: entry.unit,
+            quantity,
+            unit_price: entry.unit_price,
+            provider_cost: Decimal::ZERO,
+            markup_rate,
+            markup: charged,
+            charged,
+            currency: book.currency.clone(),
+            byok: true,
         })
     }
 }
@@ -200,5 +251,21 @@ mod tests {
             let exact = q.provider_cost * (Decimal::ONE + rate);
             prop_assert!((q.charged - exact).abs() <= dec!(0.000000005));
         }
+    }
+
+    #[test]
+    fn byok_rows_carry_no_provider_cost_and_the_markup_as_the_fee() {
+        // BY2: 12.345 s of TTS at 0.0005/s with 20 %: list cost 0.0061725, fee 0.0012345.
+        let q = Quote::compute_byok(&book(), Capability::Tts, dec!(12.345), dec!(0.2)).unwrap();
+        assert!(q.byok);
+        assert_eq!(q.provider_cost, dec!(0));
+        assert_eq!(q.charged, dec!(0.00123450));
+        assert_eq!(q.markup, q.charged);
+        // Rounded half away from zero at 8 decimals, like R3.
+        let q = Quote::compute_byok(&book(), Capability::Tts, dec!(0.001), dec!(0.15)).unwrap();
+        assert_eq!(q.charged, dec!(0.00000008));
+        // A zero markup means a zero fee.
+        let q = Quote::compute_byok(&book(), Capability::Tts, dec!(100), dec!(0)).unwrap();
+        assert_eq!(q.charged, dec!(0));
     }
 }

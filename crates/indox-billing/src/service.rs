@@ -5,7 +5,7 @@ use std::sync::Arc;
 use indox_core::Capability;
 use rust_decimal::Decimal;
 
-use crate::{BillingError, MarkupPolicy, PriceBook, Quote, UsageLedger};
+use crate::{BillingError, MarkupPolicy, PriceBook, Pricing, Quote, UsageLedger};
 
 /// Prices requests and checks balances before work starts.
 #[derive(Clone)]
@@ -44,7 +44,8 @@ impl Billing {
         &self.ledger
     }
 
-    /// Prices `quantity` for an account with an optional markup override.
+    /// Prices `quantity` for an account: its markup override (or the default), and the
+    /// platform fee only when it brings its own Resemble key.
     ///
     /// # Errors
     /// As [`Quote::compute`].
@@ -52,14 +53,15 @@ impl Billing {
         &self,
         capability: Capability,
         quantity: Decimal,
-        markup_override: Option<Decimal>,
+        pricing: impl Into<Pricing>,
     ) -> Result<Quote, BillingError> {
-        Quote::compute(
-            &self.book,
-            capability,
-            quantity,
-            self.markup.rate_for(markup_override),
-        )
+        let pricing = pricing.into();
+        let rate = self.markup.rate_for(pricing.markup_override);
+        if pricing.byok {
+            Quote::compute_byok(&self.book, capability, quantity, rate)
+        } else {
+            Quote::compute(&self.book, capability, quantity, rate)
+        }
     }
 
     /// Checks, before any upstream call, that `available` covers the estimated quantity.
@@ -70,10 +72,10 @@ impl Billing {
         &self,
         capability: Capability,
         estimated_quantity: Decimal,
-        markup_override: Option<Decimal>,
+        pricing: impl Into<Pricing>,
         available: Decimal,
     ) -> Result<Quote, BillingError> {
-        let q = self.quote(capability, estimated_quantity, markup_override)?;
+        let q = self.quote(capability, estimated_quantity, pricing)?;
         if available < q.charged {
             return Err(BillingError::InsufficientFunds {
                 required: q.charged,

@@ -193,6 +193,9 @@ pub trait JobRepository: Send + Sync {
     /// Reads a job.
     async fn get(&self, id: Uuid) -> Result<Option<Job>, JobError>;
 
+    /// The account's most recent jobs, newest first, at most `limit`.
+    async fn recent(&self, account: AccountId, limit: i64) -> Result<Vec<Job>, JobError>;
+
     /// Records the upstream's id and moves `pending → processing`, enqueuing the first
     /// [`POLL_TASK`] after `poll_in`, in one transaction. A job no longer pending is left
     /// as it is (`false`).

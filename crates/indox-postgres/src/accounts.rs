@@ -5,7 +5,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{Numeric, Text, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use indox_accounts::key::SecretHash;
-use indox_accounts::{Account, AccountError, AccountRepository, StoredKey};
+use indox_accounts::{
+    Account, AccountError, AccountPage, AccountRepository, KeySummary, ReferencedTopUp, StoredKey,
+};
 use indox_core::AccountId;
 use rust_decimal::Decimal;
 
@@ -160,6 +162,124 @@ impl AccountRepository for PgStore {
             .optional()
             .map_err(PgError::from)?
             .map(Account::from)
+            .ok_or(AccountError::AccountNotFound)
+    }
+
+    async fn list_accounts(&self, page: u32, page_size: u32) -> Result<AccountPage, AccountError> {
+        let mut conn = self.conn().await?;
+        let total: i64 = accounts::table
+            .count()
+            .get_result(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        let size = i64::from(page_size);
+        let rows: Vec<AccountRow> = accounts::table
+            .order((accounts::created_at.asc(), accounts::id.asc()))
+            .limit(size)
+            .offset(i64::from(page.saturating_sub(1)) * size)
+            .select(AccountRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        Ok(AccountPage {
+            items: rows.into_iter().map(Account::from).collect(),
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+
+    async fn list_keys(&self, account: AccountId) -> Result<Vec<KeySummary>, AccountError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<(
+            String,
+            String,
+            chrono::DateTime<chrono::Utc>,
+            Option<chrono::DateTime<chrono::Utc>>,
+        )> = api_keys::table
+            .filter(api_keys::account_id.eq(account.0))
+            .order((api_keys::created_at.asc(), api_keys::key_id.asc()))
+            .select((
+                api_keys::key_id,
+                api_keys::label,
+                api_keys::created_at,
+                api_keys::revoked_at,
+            ))
+            .load(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|(key_id, label, created_at, revoked_at)| KeySummary {
+                key_id,
+                label,
+                created_at,
+                revoked_at,
+            })
+            .collect())
+    }
+
+    async fn top_up_once(
+        &self,
+        account: AccountId,
+        amount: Decimal,
+        note: &str,
+        reference: &str,
+    ) -> Result<ReferencedTopUp, AccountError> {
+        if amount <= Decimal::ZERO {
+            return Err(AccountError::NonPositiveAmount);
+        }
+        let amount = indox_billing::round_money(amount);
+        let mut conn = self.conn().await?;
+        // One statement: the reference (a repeat conflicts and credits nothing; a concurrent
+        // repeat waits for the first to commit), the balance change and its ledger entry.
+        let applied: Option<AccountRow> = diesel::sql_query(
+            "WITH ref AS ( \
+               INSERT INTO top_up_references (account_id, reference, amount) \
+               SELECT id, $4, $2 FROM accounts WHERE id = $1 \
+               ON CONFLICT (account_id, reference) DO NOTHING \
+               RETURNING account_id \
+             ), acct AS ( \
+               UPDATE accounts SET balance = balance + $2 \
+               WHERE id = (SELECT account_id FROM ref) RETURNING * \
+             ), entry AS ( \
+               INSERT INTO ledger_entries (account_id, kind, amount, balance_after, held_after, note) \
+               SELECT id, 'top_up', $2, balance, held, $3 FROM acct \
+             ) \
+             SELECT * FROM acct",
+        )
+        .bind::<SqlUuid, _>(account.0)
+        .bind::<Numeric, _>(amount)
+        .bind::<Text, _>(note)
+        .bind::<Text, _>(reference)
+        .get_result(&mut conn)
+        .await
+        .optional()
+        .map_err(PgError::from)?;
+        if let Some(row) = applied {
+            return Ok(ReferencedTopUp::Applied(row.into()));
+        }
+        #[derive(QueryableByName)]
+        struct Replay {
+            #[diesel(sql_type = Numeric)]
+            first_amount: Decimal,
+            #[diesel(embed)]
+            account: AccountRow,
+        }
+        let replay: Option<Replay> = diesel::sql_query(
+            "SELECT r.amount AS first_amount, a.* FROM top_up_references r \
+             JOIN accounts a ON a.id = r.account_id \
+             WHERE r.account_id = $1 AND r.reference = $2",
+        )
+        .bind::<SqlUuid, _>(account.0)
+        .bind::<Text, _>(reference)
+        .get_result(&mut conn)
+        .await
+        .optional()
+        .map_err(PgError::from)?;
+        replay
+            .map(|r| ReferencedTopUp::AlreadyApplied {
+                account: r.account.into(),
+                amount: r.first_amount,
+            })
             .ok_or(AccountError::AccountNotFound)
     }
 }

@@ -236,6 +236,21 @@ impl JobRepository for PgStore {
             .map_err(Tx::into_port)
     }
 
+    async fn recent(&self, account: AccountId, limit: i64) -> Result<Vec<Job>, JobError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<JobRow> = diesel::sql_query(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+        ))
+        .bind::<SqlUuid, _>(account.0)
+        .bind::<diesel::sql_types::BigInt, _>(limit.clamp(1, 500))
+        .load(&mut conn)
+        .await
+        .map_err(PgError::from)?;
+        rows.into_iter()
+            .map(|r| Job::try_from(r).map_err(JobError::from))
+            .collect()
+    }
+
     async fn mark_submitted(
         &self,
         id: Uuid,

@@ -24,13 +24,12 @@ use uuid::Uuid;
 
 use crate::error::{is_unique_violation, TxError};
 use crate::models::{AvailableRow, CountRow, UsageRow};
-use crate::schema::provider_resemble_usage;
 use crate::{PgError, PgStore};
 
 type Tx = TxError<BillingError>;
 
 /// Debits the balance (checking the available amount) and writes the charge entry and the
-/// usage row. Parameters: $1 usage id, $2 account, $3 charged, $4..$15 the usage columns.
+/// usage row. Parameters: $1 usage id, $2 account, $3 charged, $4..$16 the usage columns.
 const CHARGE_SQL: &str = "\
 WITH acct AS (
     UPDATE accounts SET balance = balance - $3
@@ -39,8 +38,8 @@ WITH acct AS (
 ), usage AS (
     INSERT INTO provider_resemble_usage
         (id, account_id, request_id, job_id, capability, unit, quantity, upstream_quantity,
-         unit_price, provider_cost, markup_rate, markup, charged, currency, asset_id)
-    SELECT $1, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $3, $14, $15 FROM acct
+         unit_price, provider_cost, markup_rate, markup, charged, currency, asset_id, byok)
+    SELECT $1, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $3, $14, $15, $16 FROM acct
     RETURNING *
 ), entry AS (
     INSERT INTO ledger_entries (account_id, kind, amount, balance_after, held_after, usage_id)
@@ -48,12 +47,12 @@ WITH acct AS (
 )
 SELECT * FROM usage";
 
-/// Settles hold $16 (which must be open and belong to the account): releases its amount
+/// Settles hold $17 (which must be open and belong to the account): releases its amount
 /// from `held` and debits `charged` unconditionally, with a settle and a charge entry.
 const SETTLE_SQL: &str = "\
 WITH h AS (
     UPDATE holds SET state = 'settled', resolved_at = now()
-    WHERE id = $16 AND account_id = $2 AND state = 'open'
+    WHERE id = $17 AND account_id = $2 AND state = 'open'
     RETURNING amount
 ), acct AS (
     UPDATE accounts a SET held = a.held - h.amount, balance = a.balance - $3
@@ -62,12 +61,12 @@ WITH h AS (
 ), usage AS (
     INSERT INTO provider_resemble_usage
         (id, account_id, request_id, job_id, capability, unit, quantity, upstream_quantity,
-         unit_price, provider_cost, markup_rate, markup, charged, currency, asset_id)
-    SELECT $1, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $3, $14, $15 FROM acct
+         unit_price, provider_cost, markup_rate, markup, charged, currency, asset_id, byok)
+    SELECT $1, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $3, $14, $15, $16 FROM acct
     RETURNING *
 ), entries AS (
     INSERT INTO ledger_entries (account_id, kind, amount, balance_after, held_after, usage_id, hold_id)
-    SELECT $2, v.kind, v.amount, v.balance_after, acct.held, $1, $16
+    SELECT $2, v.kind, v.amount, v.balance_after, acct.held, $1, $17
     FROM acct CROSS JOIN LATERAL (VALUES
         (1, 'settle', -acct.hold_amount, acct.balance + $3),
         (2, 'charge', -$3, acct.balance)
@@ -167,7 +166,7 @@ pub(crate) async fn write_charge(
     let sql = match asset {
         None => base.to_owned(),
         Some(_) => {
-            let first = if hold.is_some() { 17 } else { 16 };
+            let first = if hold.is_some() { 18 } else { 17 };
             let head = base.strip_suffix("\nSELECT * FROM usage").unwrap_or(base);
             format!("{head}{}SELECT * FROM usage", asset_ctes(first, "usage"))
         }
@@ -188,7 +187,8 @@ pub(crate) async fn write_charge(
         .bind::<Numeric, _>(q.markup_rate)
         .bind::<Numeric, _>(q.markup)
         .bind::<Text, _>(q.currency.clone())
-        .bind::<Nullable<SqlUuid>, _>(c.asset_id);
+        .bind::<Nullable<SqlUuid>, _>(c.asset_id)
+        .bind::<diesel::sql_types::Bool, _>(q.byok);
     if let Some(h) = hold {
         query = query.bind::<SqlUuid, _>(h.0);
     }
@@ -378,13 +378,13 @@ impl UsageLedger for PgStore {
 
     async fn get_usage(&self, id: Uuid) -> Result<Option<UsageRecord>, BillingError> {
         let mut conn = self.conn().await?;
-        let row: Option<UsageRow> = provider_resemble_usage::table
-            .find(id)
-            .select(UsageRow::as_select())
-            .first(&mut conn)
-            .await
-            .optional()
-            .map_err(PgError::from)?;
+        let row: Option<UsageRow> =
+            diesel::sql_query("SELECT * FROM provider_resemble_usage WHERE id = $1")
+                .bind::<SqlUuid, _>(id)
+                .get_result(&mut conn)
+                .await
+                .optional()
+                .map_err(PgError::from)?;
         Ok(row.map(UsageRecord::from))
     }
 }

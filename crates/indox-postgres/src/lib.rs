@@ -6,12 +6,17 @@ pub mod schema;
 pub mod store;
 
 mod accounts;
+mod analytics;
 mod assets;
 mod callbacks;
 mod idempotency;
 mod jobs;
 mod ledger;
+mod metrics;
 mod models;
+mod provider_keys;
+mod ratelimit;
+mod reconcile;
 pub mod signal;
 mod tasks;
 mod voices;
@@ -21,6 +26,7 @@ pub mod test_support;
 
 pub use assets::MIRROR_LEASE_SECONDS;
 pub use error::PgError;
+pub use metrics::QueueStats;
 pub use signal::PgTaskSignal;
 pub use store::{
     connect, migrate, PgConfig, PgStore, DEFAULT_IDEMPOTENCY_LOCK_TIMEOUT, MIGRATIONS,

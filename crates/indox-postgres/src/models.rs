@@ -13,8 +13,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::schema::{
-    accounts, api_keys, assets, clone_recordings, provider_resemble_usage, voice_design_candidates,
-    voice_designs,
+    accounts, api_keys, assets, clone_recordings, voice_design_candidates, voice_designs,
 };
 use crate::PgError;
 
@@ -29,6 +28,7 @@ pub(crate) struct AccountRow {
     pub held: Decimal,
     pub markup_rate: Option<Decimal>,
     pub created_at: DateTime<Utc>,
+    pub byok: bool,
 }
 
 impl From<AccountRow> for Account {
@@ -40,6 +40,7 @@ impl From<AccountRow> for Account {
             held: r.held,
             markup_rate: r.markup_rate,
             created_at: r.created_at,
+            byok: r.byok,
         }
     }
 }
@@ -54,27 +55,44 @@ pub(crate) struct KeyRow {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// A row of `provider_resemble_usage`.
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
-#[diesel(table_name = provider_resemble_usage)]
-#[diesel(check_for_backend(diesel::pg::Pg))]
+/// A row of `provider_resemble_usage`, read with `RETURNING *` or `SELECT *` (the table has
+/// more columns than diesel's default `table!` supports, so the types are spelled out here).
+#[derive(Debug, Clone, QueryableByName)]
 pub(crate) struct UsageRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
     pub account_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub request_id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
     pub job_id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub capability: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub unit: String,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
     pub quantity: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
     pub upstream_quantity: Option<Decimal>,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
     pub unit_price: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
     pub provider_cost: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
     pub markup_rate: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
     pub markup: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
     pub charged: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub currency: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
     pub asset_id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
     pub created_at: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub byok: bool,
 }
 
 impl From<UsageRow> for UsageRecord {
@@ -96,6 +114,7 @@ impl From<UsageRow> for UsageRecord {
             currency: r.currency,
             asset_id: r.asset_id,
             created_at: r.created_at,
+            byok: r.byok,
         }
     }
 }

@@ -8,6 +8,7 @@ diesel::table! {
         held -> Numeric,
         markup_rate -> Nullable<Numeric>,
         created_at -> Timestamptz,
+        byok -> Bool,
     }
 }
 
@@ -67,6 +68,7 @@ diesel::table! {
         currency -> Text,
         asset_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        // `byok bool` is read by `models::UsageRow` only (diesel's `table!` takes 16 columns).
     }
 }
 

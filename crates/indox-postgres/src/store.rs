@@ -16,7 +16,6 @@ use indox_core::AccountId;
 use rust_decimal::Decimal;
 
 use crate::models::UsageRow;
-use crate::schema::provider_resemble_usage;
 use crate::PgError;
 
 /// The schema migrations, compiled into the binary from the workspace's `migrations/`.
@@ -156,15 +155,12 @@ impl PgStore {
         account: AccountId,
     ) -> Result<Vec<UsageRecord>, PgError> {
         let mut conn = self.conn().await?;
-        let rows: Vec<UsageRow> = provider_resemble_usage::table
-            .filter(provider_resemble_usage::account_id.eq(account.0))
-            .order((
-                provider_resemble_usage::created_at.asc(),
-                provider_resemble_usage::id.asc(),
-            ))
-            .select(UsageRow::as_select())
-            .load(&mut conn)
-            .await?;
+        let rows: Vec<UsageRow> = diesel::sql_query(
+            "SELECT * FROM provider_resemble_usage WHERE account_id = $1 ORDER BY created_at, id",
+        )
+        .bind::<SqlUuid, _>(account.0)
+        .load(&mut conn)
+        .await?;
         Ok(rows.into_iter().map(UsageRecord::from).collect())
     }
 

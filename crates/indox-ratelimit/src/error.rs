@@ -10,4 +10,7 @@ pub enum RateLimitError {
     /// The shared store failed.
     #[error("rate-limit store unavailable: {0}")]
     Store(String),
+    /// An override was set for an account that does not exist.
+    #[error("no such account")]
+    UnknownAccount,
 }

@@ -3,9 +3,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use indox_core::{AccountId, Capability};
+use indox_core::{AccountId, Capability, Clock};
 
-use crate::{Decision, LimitConfig, LocalStore, RateLimitStore, WindowCheck};
+use crate::overrides::{resolve, validate_override};
+use crate::{
+    Decision, Limit, LimitConfig, LocalStore, Override, OverrideCache, OverrideScope,
+    OverrideStore, RateLimitError, RateLimitStore, WindowCheck,
+};
 
 /// Which window refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +70,7 @@ pub struct RateLimiter {
     config: LimitConfig,
     prefix: String,
     degraded_decisions: AtomicU64,
+    overrides: OverrideCache,
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -73,16 +78,20 @@ impl std::fmt::Debug for RateLimiter {
         f.debug_struct("RateLimiter")
             .field("config", &self.config)
             .field("prefix", &self.prefix)
+            .field("overrides", &self.overrides)
             .finish()
     }
 }
 
 impl RateLimiter {
     /// A limiter over `store`; every key starts with `prefix` (tests use a unique one).
+    /// Per-account overrides come from `overrides` through an in-process cache
+    /// ([`OverrideCache`], 5 s TTL unless [`with_override_ttl`](Self::with_override_ttl)).
     pub fn new(
         store: Arc<dyn RateLimitStore>,
         config: LimitConfig,
         prefix: impl Into<String>,
+        overrides: Arc<dyn OverrideStore>,
     ) -> Self {
         Self {
             store,
@@ -90,7 +99,24 @@ impl RateLimiter {
             config,
             prefix: prefix.into(),
             degraded_decisions: AtomicU64::new(0),
+            overrides: OverrideCache::new(overrides),
         }
+    }
+
+    /// Sets how long each process trusts its cached overrides (zero: read them on every
+    /// request). A change made through this limiter is seen at once here, in other
+    /// processes within the TTL.
+    #[must_use]
+    pub fn with_override_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.overrides.set_ttl(ttl);
+        self
+    }
+
+    /// Sets the clock that ages cached overrides.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.overrides.set_clock(clock);
+        self
     }
 
     /// The limits in force.
@@ -103,16 +129,76 @@ impl RateLimiter {
         self.degraded_decisions.load(Ordering::Relaxed)
     }
 
-    /// The checks for one request.
+    /// The per-account limit in force for `capability`: the account's override (cached),
+    /// else the configured one.
+    pub async fn limit_for(&self, account: AccountId, capability: Capability) -> Limit {
+        let overrides = self.overrides.get(account).await;
+        resolve(
+            &overrides,
+            capability,
+            self.config.for_capability(capability),
+        )
+    }
+
+    /// The overrides of `account`, read from the store (not the cache).
+    ///
+    /// # Errors
+    /// [`RateLimitError::Store`] when the store fails.
+    pub async fn overrides(&self, account: AccountId) -> Result<Vec<Override>, RateLimitError> {
+        let mut v = self.overrides.store().overrides(account).await?;
+        v.sort_by_key(|o| o.scope);
+        Ok(v)
+    }
+
+    /// Sets the override of `account` for `scope`; this process applies it at once.
+    ///
+    /// # Errors
+    /// [`RateLimitError::InvalidSpec`] for a limit out of bounds (nothing stored),
+    /// [`RateLimitError::UnknownAccount`], or [`RateLimitError::Store`].
+    pub async fn set_override(
+        &self,
+        account: AccountId,
+        scope: OverrideScope,
+        limit: Limit,
+    ) -> Result<Override, RateLimitError> {
+        let limit = validate_override(limit)?;
+        let stored = self
+            .overrides
+            .store()
+            .put_override(account, scope, limit)
+            .await;
+        // Invalidate even on error: the write may have landed before the error surfaced.
+        self.overrides.invalidate(account);
+        stored
+    }
+
+    /// Removes the override of `account` for `scope` (`false` when there was none); this
+    /// process falls back to the configured limit at once.
+    ///
+    /// # Errors
+    /// [`RateLimitError::Store`].
+    pub async fn remove_override(
+        &self,
+        account: AccountId,
+        scope: OverrideScope,
+    ) -> Result<bool, RateLimitError> {
+        let removed = self.overrides.store().remove_override(account, scope).await;
+        self.overrides.invalidate(account);
+        removed
+    }
+
+    /// The checks for one request, with the caller's per-account limit `account_limit`
+    /// (see [`limit_for`](Self::limit_for)).
     pub fn checks(
         &self,
         account: AccountId,
         capability: Capability,
         upstream: bool,
+        account_limit: Limit,
     ) -> Vec<WindowCheck> {
         let mut checks = vec![WindowCheck {
             key: format!("{}:acct:{}:{}", self.prefix, account, capability),
-            limit: self.config.for_capability(capability),
+            limit: account_limit,
             cost: 1,
         }];
         if upstream {
@@ -127,14 +213,16 @@ impl RateLimiter {
 
     /// Asks to admit one request of `capability` by `account`; `upstream` says whether it
     /// will use the shared upstream key. Never fails: when the shared store is down the
-    /// per-process fallback decides and the admission is marked `degraded`.
+    /// per-process fallback decides and the admission is marked `degraded`. The account's
+    /// limit is its override when it has one (cached; no storage read on a cache hit).
     pub async fn admit(
         &self,
         account: AccountId,
         capability: Capability,
         upstream: bool,
     ) -> Admission {
-        let checks = self.checks(account, capability, upstream);
+        let limit = self.limit_for(account, capability).await;
+        let checks = self.checks(account, capability, upstream, limit);
         let (decisions, degraded) = match self.store.acquire(&checks).await {
             Ok(d) if d.len() == checks.len() => (d, false),
             Ok(_) | Err(_) => {
@@ -168,8 +256,9 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::overrides::MockOverrideStore;
     use crate::ports::MockRateLimitStore;
-    use crate::{Limit, RateLimitError};
+    use crate::{Limit, NoOverrides, RateLimitError};
 
     fn config() -> LimitConfig {
         let mut c = LimitConfig::default();
@@ -203,7 +292,7 @@ mod tests {
                 },
             ])
         });
-        let limiter = RateLimiter::new(Arc::new(store), config(), "t1");
+        let limiter = RateLimiter::new(Arc::new(store), config(), "t1", Arc::new(NoOverrides));
         let a = limiter.admit(AccountId::new(), Capability::Tts, true).await;
         assert!(!a.allowed());
         assert_eq!(a.denied_by(), Some(Scope::Account));
@@ -217,7 +306,7 @@ mod tests {
         store
             .expect_acquire()
             .returning(|_| Err(RateLimitError::Store("down".into())));
-        let limiter = RateLimiter::new(Arc::new(store), config(), "t2");
+        let limiter = RateLimiter::new(Arc::new(store), config(), "t2", Arc::new(NoOverrides));
         let acct = AccountId::new();
         let first = limiter.admit(acct, Capability::Tts, false).await;
         let second = limiter.admit(acct, Capability::Tts, false).await;
@@ -229,5 +318,163 @@ mod tests {
         );
         assert!(third.degraded);
         assert_eq!(limiter.degraded_decisions(), 3);
+    }
+
+    fn tts_override(max: u32) -> Override {
+        Override {
+            scope: OverrideScope::Capability(Capability::Tts),
+            limit: Limit::new(max, 60_000),
+            updated_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+        }
+    }
+
+    fn fixed_clock() -> Arc<indox_core::FixedClock> {
+        Arc::new(indox_core::FixedClock::new(
+            chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn rule_ad5_an_override_replaces_the_configured_limit_of_that_account_only() {
+        let limited = AccountId::new();
+        let mut overrides = MockOverrideStore::new();
+        overrides.expect_overrides().returning(move |a| {
+            Ok(if a == limited {
+                vec![tts_override(1)]
+            } else {
+                vec![]
+            })
+        });
+        let limiter = RateLimiter::new(
+            Arc::new(LocalStore::new()),
+            config(),
+            "t3",
+            Arc::new(overrides),
+        );
+        let first = limiter.admit(limited, Capability::Tts, false).await;
+        assert!(first.allowed());
+        assert_eq!(first.account.limit, 1, "the override's limit is reported");
+        let second = limiter.admit(limited, Capability::Tts, false).await;
+        assert_eq!(second.denied_by(), Some(Scope::Account));
+
+        let other = AccountId::new();
+        for _ in 0..2 {
+            let a = limiter.admit(other, Capability::Tts, false).await;
+            assert!(a.allowed(), "another account keeps the configured 2/min");
+            assert_eq!(a.account.limit, 2);
+        }
+        // Other capabilities of the limited account keep their configured limit.
+        assert_eq!(
+            limiter.limit_for(limited, Capability::Stt).await,
+            config().default
+        );
+    }
+
+    #[tokio::test]
+    async fn rule_ad6_overrides_are_read_once_per_ttl_not_per_request() {
+        let mut overrides = MockOverrideStore::new();
+        overrides
+            .expect_overrides()
+            .times(1)
+            .returning(|_| Ok(vec![tts_override(100)]));
+        let limiter = RateLimiter::new(
+            Arc::new(LocalStore::new()),
+            config(),
+            "t4",
+            Arc::new(overrides),
+        )
+        .with_clock(fixed_clock());
+        let acct = AccountId::new();
+        for _ in 0..50 {
+            assert!(limiter.admit(acct, Capability::Tts, false).await.allowed());
+        }
+    }
+
+    #[tokio::test]
+    async fn setting_and_removing_an_override_applies_at_once_in_this_process() {
+        let clock = fixed_clock();
+        let acct = AccountId::new();
+        let mut overrides = MockOverrideStore::new();
+        let mut seq = mockall::Sequence::new();
+        overrides
+            .expect_overrides()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(vec![]));
+        overrides
+            .expect_put_override()
+            .withf(move |a, scope, limit| {
+                *a == acct
+                    && *scope == OverrideScope::Capability(Capability::Tts)
+                    && *limit == Limit::new(7, 1_000)
+            })
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(tts_override(7)));
+        overrides
+            .expect_overrides()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(vec![tts_override(7)]));
+        overrides
+            .expect_remove_override()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(true));
+        overrides
+            .expect_overrides()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(vec![]));
+        let limiter = RateLimiter::new(
+            Arc::new(LocalStore::new()),
+            config(),
+            "t5",
+            Arc::new(overrides),
+        )
+        .with_clock(clock);
+        assert_eq!(limiter.limit_for(acct, Capability::Tts).await.max, 2);
+        let tts = OverrideScope::Capability(Capability::Tts);
+        limiter
+            .set_override(acct, tts, Limit::new(7, 1_000))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(limiter.limit_for(acct, Capability::Tts).await.max, 7);
+        assert_eq!(limiter.remove_override(acct, tts).await, Ok(true));
+        assert_eq!(limiter.limit_for(acct, Capability::Tts).await.max, 2);
+    }
+
+    #[tokio::test]
+    async fn an_out_of_bounds_override_is_refused_before_the_store() {
+        let overrides = MockOverrideStore::new(); // any call would panic
+        let limiter = RateLimiter::new(
+            Arc::new(LocalStore::new()),
+            config(),
+            "t6",
+            Arc::new(overrides),
+        );
+        let r = limiter
+            .set_override(AccountId::new(), OverrideScope::All, Limit::new(0, 1_000))
+            .await;
+        assert!(matches!(r, Err(RateLimitError::InvalidSpec { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_failing_override_store_falls_back_to_the_configured_limits() {
+        let mut overrides = MockOverrideStore::new();
+        overrides
+            .expect_overrides()
+            .returning(|_| Err(RateLimitError::Store("down".into())));
+        let limiter = RateLimiter::new(
+            Arc::new(LocalStore::new()),
+            config(),
+            "t7",
+            Arc::new(overrides),
+        );
+        let a = limiter
+            .admit(AccountId::new(), Capability::Tts, false)
+            .await;
+        assert!(a.allowed());
+        assert_eq!(a.account.limit, 2);
     }
 }

@@ -25,6 +25,9 @@ pub struct Settings {
     pub rate_limits: LimitConfig,
     /// Prefix of every rate-limit key in Redis.
     pub rate_limit_prefix: String,
+    /// How long each process caches an account's rate-limit overrides
+    /// (`INDOX_RATE_LIMIT_OVERRIDE_TTL_MS`, default 5000; 0 reads them on every request).
+    pub rate_limit_override_ttl: Duration,
     /// How long presigned URLs handed out stay valid (clipped to the asset's expiry).
     pub presign_ttl: chrono::Duration,
     /// A price book file to use instead of the shipped one.
@@ -56,6 +59,12 @@ pub struct Settings {
     pub job_poll_interval: chrono::Duration,
     /// Voice cloning and design need a Resemble Business plan.
     pub business_plan_active: bool,
+    /// The SHA-256 of the admin key (`INDOX_ADMIN_KEY_SHA256`, hex; or `INDOX_ADMIN_KEY`,
+    /// hashed as it is read). `None` disables the admin API.
+    pub admin_key_hash: Option<indox_accounts::key::SecretHash>,
+    /// The 32-byte key that seals accounts' own Resemble keys (`INDOX_SECRETS_KEY`, 64 hex
+    /// digits); `None` disables bring-your-own-key.
+    pub secrets_key: Option<SecretBytes>,
     /// How often the retention sweep runs.
     pub sweep_interval: std::time::Duration,
     /// Open holds older than this are released by the housekeeping loop.
@@ -136,6 +145,10 @@ impl Settings {
             markup_default: parsed("INDOX_MARKUP_DEFAULT", Decimal::new(20, 2))?,
             rate_limits,
             rate_limit_prefix: var_or("INDOX_RATE_LIMIT_PREFIX", "rl"),
+            rate_limit_override_ttl: Duration::from_millis(parsed(
+                "INDOX_RATE_LIMIT_OVERRIDE_TTL_MS",
+                5_000u64,
+            )?),
             presign_ttl: chrono::Duration::seconds(parsed("INDOX_PRESIGN_TTL_SECS", 3600i64)?),
             price_book_path: var("INDOX_PRICE_BOOK"),
             s3_create_bucket: parsed("S3_CREATE_BUCKET", false)?,
@@ -166,11 +179,66 @@ impl Settings {
                 5_000i64,
             )?),
             business_plan_active: parsed("RESEMBLE_BUSINESS_PLAN_ACTIVE", false)?,
+            admin_key_hash: admin_key_hash()?,
+            secrets_key: match var("INDOX_SECRETS_KEY") {
+                None => None,
+                Some(hex) => Some(SecretBytes(
+                    decode_hex(&hex).filter(|b| b.len() == 32).ok_or_else(|| {
+                        anyhow!("INDOX_SECRETS_KEY must be 64 hex digits (32 random bytes)")
+                    })?,
+                )),
+            },
             sweep_interval: Duration::from_secs(parsed("INDOX_SWEEP_INTERVAL_SECS", 3600u64)?),
             hold_ttl: chrono::Duration::seconds(parsed("INDOX_HOLD_TTL_SECS", 3600i64)?),
             workers: parsed("INDOX_WORKERS", 0usize)?,
             max_json_bytes: parsed("INDOX_MAX_JSON_BYTES", 64 * 1024usize)?,
             json_logs: parsed("INDOX_JSON_LOGS", false)?,
         })
+    }
+}
+
+/// The admin key's hash from `INDOX_ADMIN_KEY_SHA256` (64 hex digits) or `INDOX_ADMIN_KEY`
+/// (hashed here; the plaintext is not kept).
+fn admin_key_hash() -> anyhow::Result<Option<indox_accounts::key::SecretHash>> {
+    if let Some(hex) = var("INDOX_ADMIN_KEY_SHA256") {
+        return decode_hex(&hex)
+            .as_deref()
+            .and_then(indox_accounts::key::SecretHash::from_slice)
+            .map(Some)
+            .ok_or_else(|| {
+                anyhow!(
+                    "INDOX_ADMIN_KEY_SHA256 must be 64 hex digits (the SHA-256 of the admin key)"
+                )
+            });
+    }
+    match var("INDOX_ADMIN_KEY") {
+        Some(k) if k.len() < 32 => Err(anyhow!("INDOX_ADMIN_KEY must be at least 32 characters")),
+        Some(k) => Ok(Some(indox_accounts::key::SecretHash::of(&k))),
+        None => Ok(None),
+    }
+}
+
+/// Bytes of a hex string; `None` for an odd length or a non-hex digit.
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    let hex = hex.trim();
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect()
+}
+
+/// Secret bytes that never appear in `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretBytes(pub Vec<u8>);
+
+impl std::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretBytes(<redacted>)")
     }
 }

@@ -3,6 +3,8 @@
 pub mod app;
 pub mod config;
 pub mod http;
+pub mod metrics;
+pub mod telemetry;
 pub mod wiring;
 
 pub use config::Settings;

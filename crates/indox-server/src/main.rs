@@ -4,11 +4,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context};
-use indox_accounts::{AccountRepository, Authenticator};
+use indox_accounts::AccountRepository;
 use indox_core::AccountId;
+use indox_server::app::admin::Admin;
 use indox_server::{Application, Settings};
-use rust_decimal::Decimal;
-use tracing_subscriber::EnvFilter;
 
 /// mimalloc: under load, glibc's malloc was a fifth of the gateway's CPU (measured with
 /// `perf`), mostly in `_int_malloc` on the request path's short-lived buffers.
@@ -20,23 +19,14 @@ const USAGE: &str = "usage:
   indox migrate                       apply database migrations
   indox admin create-account --name NAME [--markup RATE]
   indox admin create-key --account ID [--label LABEL]
-  indox admin top-up --account ID --amount USD [--note TEXT]
+  indox admin top-up --account ID --amount USD [--reference REF] [--note TEXT]
   indox admin revoke-key --key-id KEY_ID
   indox admin set-markup --account ID (--markup RATE | --default)
   indox admin dead-tasks [--limit N]  list background tasks that used up their attempts
-  indox admin retry-task --id ID      put a dead task back in the queue";
-
-fn init_logs(json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
+  indox admin retry-task --id ID      put a dead task back in the queue
+  indox admin reconcile --from YYYY-MM-DD [--to YYYY-MM-DD]
+                                      compare our usage with Resemble's report, day by day;
+                                      exits non-zero on drift beyond ±1 % or a failed day";
 
 /// `--flag value` pairs after the subcommand.
 struct Flags(Vec<String>);
@@ -61,13 +51,6 @@ impl Flags {
         AccountId::from_str(raw)
             .map_err(|_| anyhow!("--account {raw:?} is not an account id (a UUID)"))
     }
-    fn decimal(&self, name: &str) -> anyhow::Result<Option<Decimal>> {
-        self.get(name)
-            .map(|v| {
-                Decimal::from_str(v).map_err(|_| anyhow!("{name} {v:?} is not a decimal number"))
-            })
-            .transpose()
-    }
 }
 
 fn database_url() -> String {
@@ -78,8 +61,15 @@ fn database_url() -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let json_logs = std::env::var("INDOX_JSON_LOGS").is_ok_and(|v| v == "true");
-    init_logs(json_logs);
+    // Logs (JSON with INDOX_JSON_LOGS=true) and, with OTEL_EXPORTER_OTLP_ENDPOINT, traces.
+    let telemetry =
+        indox_server::telemetry::init(&indox_server::telemetry::TelemetryConfig::from_env())?;
+    let result = run(args).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run(args: Vec<String>) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("serve") => serve().await,
         Some("migrate") => {
@@ -87,7 +77,13 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("migrations applied");
             Ok(())
         }
-        Some("admin") => admin(args.get(1).map(String::as_str), Flags(args[2..].to_vec())).await,
+        Some("admin") => {
+            admin(
+                args.get(1).map(String::as_str),
+                Flags(args.get(2..).unwrap_or_default().to_vec()),
+            )
+            .await
+        }
         _ => {
             eprintln!("{USAGE}");
             bail!("unknown command")
@@ -142,57 +138,55 @@ async fn admin(cmd: Option<&str>, flags: Flags) -> anyhow::Result<()> {
     })
     .await?;
     let queue: Arc<dyn indox_jobs::TaskQueue> = Arc::new(pg.clone());
+    let reconciliations: Arc<dyn indox_billing::reconcile::ReconciliationStore> =
+        Arc::new(pg.clone());
     let repo: Arc<dyn AccountRepository> = Arc::new(pg);
-    let auth = Authenticator::new(repo.clone());
+    // The same use cases as the admin HTTP API (validation, logging).
+    let admin = Admin::new(repo, queue);
     match cmd {
         Some("create-account") => {
-            let name = flags.required("--name")?;
-            let account = repo
-                .create_account(name, flags.decimal("--markup")?)
+            let account = admin
+                .create_account(flags.required("--name")?, flags.get("--markup"))
                 .await?;
-            println!("ACCOUNT_ID={}", account.id);
+            println!("ACCOUNT_ID={}", account.account.id);
         }
         Some("create-key") => {
-            let account = flags.account()?;
-            let key = auth
-                .issue_key(account, flags.get("--label").unwrap_or(""))
+            let key = admin
+                .create_key(flags.account()?, flags.get("--label"))
                 .await?;
-            println!("KEY_ID={}", key.key_id());
-            println!("API_KEY={}", key.plaintext());
+            println!("KEY_ID={}", key.key_id);
+            println!("API_KEY={}", key.api_key);
         }
         Some("top-up") => {
-            let account = flags.account()?;
-            let amount = flags
-                .decimal("--amount")?
-                .ok_or_else(|| anyhow!("missing --amount\n{USAGE}"))?;
-            let acct = auth
+            let result = admin
                 .top_up(
-                    account,
-                    amount,
-                    flags.get("--note").unwrap_or("admin top-up"),
+                    flags.account()?,
+                    flags.required("--amount")?,
+                    flags.get("--reference"),
+                    flags.get("--note"),
                 )
                 .await?;
-            println!("BALANCE={}", acct.balance);
+            println!("BALANCE={}", result.balance);
+            if result.replayed {
+                println!("REPLAYED=true");
+            }
         }
         Some("revoke-key") => {
-            repo.revoke_key(flags.required("--key-id")?).await?;
-            println!("REVOKED={}", flags.required("--key-id")?);
+            let key_id = flags.required("--key-id")?;
+            admin.revoke_key(key_id).await?;
+            println!("REVOKED={key_id}");
         }
         Some("set-markup") => {
-            let account = flags.account()?;
             let rate = if flags.has("--default") {
                 None
             } else {
                 Some(
                     flags
-                        .decimal("--markup")?
+                        .get("--markup")
                         .ok_or_else(|| anyhow!("give --markup RATE or --default"))?,
                 )
             };
-            if let Some(r) = rate {
-                indox_billing::quote::validate_markup(r)?;
-            }
-            let acct = repo.set_markup(account, rate).await?;
+            let acct = admin.set_markup(flags.account()?, rate).await?;
             println!(
                 "MARKUP={}",
                 acct.markup_rate
@@ -204,9 +198,8 @@ async fn admin(cmd: Option<&str>, flags: Flags) -> anyhow::Result<()> {
                 .get("--limit")
                 .map(str::parse)
                 .transpose()
-                .map_err(|_| anyhow!("--limit takes a number"))?
-                .unwrap_or(50);
-            for t in queue.dead(limit).await? {
+                .map_err(|_| anyhow!("--limit takes a number"))?;
+            for t in admin.dead_tasks(limit).await? {
                 println!(
                     "{}\t{}\tattempts={}\t{}\t{}",
                     t.id,
@@ -222,13 +215,91 @@ async fn admin(cmd: Option<&str>, flags: Flags) -> anyhow::Result<()> {
                 .required("--id")?
                 .parse()
                 .map_err(|_| anyhow!("--id takes a task id"))?;
-            if queue.retry_dead(id).await? {
-                println!("REQUEUED={id}");
-            } else {
-                bail!("no dead task with id {id}");
-            }
+            admin.retry_task(id).await?;
+            println!("REQUEUED={id}");
         }
+        Some("reconcile") => reconcile(&flags, reconciliations).await?,
         _ => bail!("unknown admin command\n{USAGE}"),
+    }
+    Ok(())
+}
+
+/// `indox admin reconcile --from YYYY-MM-DD [--to YYYY-MM-DD]`: one run per day (RC1–RC9 in
+/// `docs/decisions.md`), one printed line per unit per day; fails when a unit drifted beyond
+/// ±1 % or a day could not be compared.
+#[expect(
+    clippy::print_stdout,
+    reason = "the admin CLI prints its results for scripts to read"
+)]
+async fn reconcile(
+    flags: &Flags,
+    store: Arc<dyn indox_billing::reconcile::ReconciliationStore>,
+) -> anyhow::Result<()> {
+    let date = |name: &str, raw: &str| {
+        chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .map_err(|_| anyhow!("{name} {raw:?} is not a date (YYYY-MM-DD)"))
+    };
+    let from = date("--from", flags.required("--from")?)?;
+    let to = match flags.get("--to") {
+        Some(raw) => date("--to", raw)?,
+        None => from,
+    };
+    let settings = Settings::from_env()?;
+    let book = match &settings.price_book_path {
+        Some(path) => indox_billing::PriceBook::from_json(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading the price book {path}"))?,
+        )?,
+        None => indox_billing::PriceBook::resemble_default(),
+    };
+    let reconciler = indox_server::app::reconcile::Reconciler {
+        upstream: Arc::new(
+            indox_resemble::ResembleClient::new(settings.resemble.clone())
+                .context("configuring the Resemble client")?,
+        ),
+        store,
+        book,
+        clock: Arc::new(indox_core::SystemClock),
+    };
+    let reports = reconciler
+        .run_range(from, to)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    let (mut alerts, mut failed) = (0usize, 0usize);
+    for r in &reports {
+        if let Some(error) = &r.error {
+            failed += 1;
+            println!("{}\tFAILED\trun={}\t{error}", r.day, r.run_id);
+            continue;
+        }
+        for l in &r.comparison.lines {
+            alerts += usize::from(l.alert);
+            println!(
+                "{}\t{}\tours={}\ttheirs={}\tdrift={}\t{}{}",
+                r.day,
+                l.upstream_unit,
+                l.ours,
+                l.theirs,
+                l.drift
+                    .map_or_else(|| "undefined".to_owned(), |d| d.to_string()),
+                if l.alert { "ALERT" } else { "ok" },
+                if l.partial { "\tpartial" } else { "" },
+            );
+        }
+        for n in &r.comparison.not_comparable {
+            println!(
+                "{}\t{}\tnot_comparable\tcapability={}\tunit={}\tquantity={}\trows={}",
+                r.day,
+                n.upstream_unit.as_deref().unwrap_or("-"),
+                n.capability,
+                n.unit,
+                n.quantity,
+                n.rows,
+            );
+        }
+    }
+    if alerts > 0 || failed > 0 {
+        bail!("{alerts} unit-day(s) drifted beyond ±1 %, {failed} day(s) could not be compared");
     }
     Ok(())
 }

@@ -53,6 +53,39 @@ impl Probe for S3Probe {
     }
 }
 
+/// The numbers `GET /metrics` reads from Postgres at scrape time.
+struct PgScrape(PgStore);
+#[async_trait]
+impl crate::metrics::ScrapeSource for PgScrape {
+    async fn queues(&self) -> Result<crate::metrics::QueueSnapshot, String> {
+        let q = self.0.queue_stats().await.map_err(|e| e.to_string())?;
+        Ok(crate::metrics::QueueSnapshot {
+            tasks_queued: q.tasks_queued,
+            tasks_due: q.tasks_due,
+            tasks_running: q.tasks_running,
+            tasks_dead: q.tasks_dead,
+            oldest_due_task_age_secs: q.oldest_due_task_age_secs,
+            jobs_pending: q.jobs_pending,
+            jobs_processing: q.jobs_processing,
+            oldest_open_job_age_secs: q.oldest_open_job_age_secs,
+            callback_failures: q.callback_failures,
+        })
+    }
+    /// The latest reconciled day's drift per unit, `(upstream − ours) / ours` (RC4); a unit
+    /// whose drift is undefined (ours is 0) is left out.
+    async fn reconciliation_drift(&self) -> Result<Vec<(String, f64)>, String> {
+        use indox_billing::reconcile::ReconciliationStore as _;
+        use rust_decimal::prelude::ToPrimitive as _;
+        let latest = self.0.latest_lines().await.map_err(|e| e.to_string())?;
+        Ok(latest.map_or_else(Vec::new, |l| {
+            l.lines
+                .into_iter()
+                .filter_map(|x| Some((x.upstream_unit, x.drift?.to_f64()?)))
+                .collect()
+        }))
+    }
+}
+
 /// A built gateway: bound to its port, not yet serving.
 pub struct Application {
     port: u16,
@@ -102,6 +135,12 @@ impl Application {
             ResembleClient::new(settings.resemble.clone())
                 .context("configuring the Resemble client")?,
         );
+        let metrics =
+            Arc::new(crate::metrics::Metrics::new().with_source(Arc::new(PgScrape(pg.clone()))));
+        let upstream = Arc::new(crate::metrics::InstrumentedUpstream::new(
+            upstream,
+            metrics.clone(),
+        ));
 
         let book = match &settings.price_book_path {
             Some(path) => {
@@ -138,21 +177,43 @@ impl Application {
         }
         let state = AppState {
             auth: Authenticator::new(store.clone()),
-            limiter: Arc::new(RateLimiter::new(
-                redis.clone(),
-                settings.rate_limits.clone(),
-                settings.rate_limit_prefix.clone(),
-            )),
+            limiter: Arc::new(
+                RateLimiter::new(
+                    redis.clone(),
+                    settings.rate_limits.clone(),
+                    settings.rate_limit_prefix.clone(),
+                    store.clone(),
+                )
+                .with_override_ttl(settings.rate_limit_override_ttl),
+            ),
+            metrics: metrics.clone(),
             billing: Billing::new(book, markup, store.clone()),
+            analytics: store.clone(),
             idempotency: store.clone(),
             cloning: upstream.clone(),
             upstream,
+            byok: Arc::new(crate::app::byok::Byok::new(
+                match &settings.secrets_key {
+                    Some(k) => Some(
+                        indox_accounts::provider_key::KeySealer::new(&k.0)
+                            .map_err(|e| anyhow::anyhow!("INDOX_SECRETS_KEY: {e}"))?,
+                    ),
+                    None => None,
+                },
+                Arc::new(ResembleFactory {
+                    config: settings.resemble.clone(),
+                    metrics: metrics.clone(),
+                }),
+            )),
+            provider_keys: store.clone(),
             clones: store.clone(),
             objects: s3.clone(),
             assets: store.clone(),
             confirmations: crate::app::assets::Confirmations::start(store.clone()),
             clock,
             business_plan_active: settings.business_plan_active,
+            admin_key_hash: settings.admin_key_hash.clone(),
+            reconciliations: store.clone(),
             tasks: store.clone(),
             jobs: store.clone(),
             callbacks: store.clone(),
@@ -189,6 +250,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .wrap(middleware::from_fn(crate::telemetry::observe))
                 .wrap(middleware::from_fn(http::request_id))
                 .configure(http::routes::configure)
                 .default_service(web::to(http::not_found))
@@ -269,5 +331,30 @@ impl Application {
     /// Serves until stopped; in-flight requests finish on a graceful stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Resemble clients that carry an account's own key (BYOK), instrumented like the platform's.
+struct ResembleFactory {
+    config: indox_resemble::ResembleConfig,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl crate::app::byok::UpstreamFactory for ResembleFactory {
+    fn with_key(
+        &self,
+        key: &indox_accounts::provider_key::ProviderKey,
+    ) -> Result<crate::app::byok::Upstreams, String> {
+        let mut config = self.config.clone();
+        config.api_key = key.expose().to_owned();
+        let client = Arc::new(ResembleClient::new(config).map_err(|e| e.to_string())?);
+        let instrumented = Arc::new(crate::metrics::InstrumentedUpstream::new(
+            client,
+            self.metrics.clone(),
+        ));
+        Ok(crate::app::byok::Upstreams {
+            voice: instrumented.clone(),
+            cloning: instrumented,
+        })
     }
 }

@@ -38,10 +38,14 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         .then(|| &s[prefix.len()..])
 }
 
-/// Rejects the request with 401 unless it presents the configured key.
+/// Rejects the request with 401 unless it presents the platform's key or one of the extra
+/// accounts' keys; counts it per key.
 pub fn require(req: &HttpRequest, state: &SimState) -> Result<(), SimError> {
     match presented_key(req) {
-        Some(k) if k == state.api_key => Ok(()),
+        Some(k) if k == state.api_key || state.extra_api_keys.contains(&k) => {
+            state.record_key(&k);
+            Ok(())
+        }
         _ => Err(SimError::Unauthorized),
     }
 }

@@ -24,8 +24,11 @@ pub use state::{SimState, SimStats};
 /// and `/_sim/config`.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// The only accepted API key (default `"sim-key"`).
+    /// The platform's API key (default `"sim-key"`).
     pub api_key: String,
+    /// Other Resemble accounts' keys also accepted (bring-your-own-key tests); requests
+    /// are counted per key in `SimStats::by_key`. Default none.
+    pub extra_api_keys: Vec<String>,
     /// Added before answering every real endpoint (default 0).
     pub latency: Duration,
     /// Fraction of real-endpoint answers replaced by 500/503 (default 0).
@@ -64,6 +67,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         Self {
             api_key: "sim-key".to_owned(),
+            extra_api_keys: Vec::new(),
             latency: Duration::ZERO,
             error_rate_5xx: 0.0,
             error_rate_429: 0.0,

@@ -48,6 +48,8 @@ pub struct SimStats {
     pub by_status: BTreeMap<u16, u64>,
     /// Route, then status.
     pub by_route_status: BTreeMap<String, BTreeMap<u16, u64>>,
+    /// Authenticated requests per key, keyed by the key's last four characters.
+    pub by_key: BTreeMap<String, u64>,
 }
 
 impl SimStats {
@@ -152,8 +154,10 @@ impl AudioCache {
 /// Everything the handlers share.
 #[derive(Debug)]
 pub struct SimState {
-    /// The only accepted API key.
+    /// The platform's API key.
     pub api_key: String,
+    /// Other accounts' keys also accepted.
+    pub extra_api_keys: Vec<String>,
     /// Seed of the fault-injection sequence.
     pub seed: u64,
     knobs: Mutex<Knobs>,
@@ -187,6 +191,7 @@ impl SimState {
     pub fn new(config: &SimConfig) -> Self {
         Self {
             api_key: config.api_key.clone(),
+            extra_api_keys: config.extra_api_keys.clone(),
             seed: config.seed,
             knobs: Mutex::new(Knobs {
                 latency: config.latency,
@@ -247,6 +252,12 @@ impl SimState {
             }
         }
         out
+    }
+
+    /// Counts an authenticated request under its key's last four characters.
+    pub fn record_key(&self, key: &str) {
+        let tail = key.get(key.len().saturating_sub(4)..).unwrap_or_default();
+        *lock(&self.stats).by_key.entry(tail.to_owned()).or_default() += 1;
     }
 
     /// Counts an outbound event (e.g. a callback attempt) under `route` and `status` in

@@ -6,7 +6,9 @@ mod assets;
 mod holds;
 mod idempotency;
 mod ledger;
+mod ledger_props;
 mod migrations;
+mod reconcile;
 mod tasks;
 mod voices;
 

@@ -73,6 +73,25 @@ fn opt_str<'a>(
     }
 }
 
+/// The cloning client for `account` (its own Resemble key under BYOK, BY1).
+async fn cloning_of(
+    state: &AppState,
+    account: &indox_accounts::Account,
+) -> Result<std::sync::Arc<dyn indox_voice::cloning::CloningUpstream>, ApiError> {
+    Ok(super::byok::upstreams(state, account).await?.cloning)
+}
+
+/// As [`cloning_of`] for background work that knows only the account id.
+async fn cloning_by_id(
+    state: &AppState,
+    account: indox_core::AccountId,
+) -> Result<std::sync::Arc<dyn indox_voice::cloning::CloningUpstream>, TaskFailure> {
+    super::byok::upstreams_by_id(state, account)
+        .await
+        .map(|u| u.cloning)
+        .map_err(|e| TaskFailure::Retry(e.message))
+}
+
 /// The business-plan gate: until `RESEMBLE_BUSINESS_PLAN_ACTIVE=true`, every cloning and
 /// design route answers 503 and makes no upstream call.
 pub fn gate(state: &AppState) -> Result<(), ApiError> {
@@ -243,8 +262,8 @@ pub async fn create(state: &AppState, caller: &Principal, body: &[u8]) -> Result
         opt_str(&obj, "description")?,
     )?;
     admit(state, caller, draft.voice_type.capability()).await?;
-    let up = state
-        .cloning
+    let up = cloning_of(state, &caller.account)
+        .await?
         .create_voice(&NewUpstreamVoice {
             name: draft.name.clone(),
             voice_type: draft.voice_type,
@@ -266,7 +285,7 @@ pub async fn create(state: &AppState, caller: &Principal, body: &[u8]) -> Result
         consent: consent_of(caller, draft.consent_text, now),
         created_at: now,
     };
-    record_voice(state, &voice).await?;
+    record_voice(state, caller, &voice).await?;
     get(state, caller, &voice.upstream_uuid).await
 }
 
@@ -282,9 +301,17 @@ fn consent_of(caller: &Principal, text: String, now: DateTime<Utc>) -> Consent {
 
 /// Records a voice created upstream; if that fails, deletes it upstream again so no
 /// unrecorded voice is left there.
-async fn record_voice(state: &AppState, voice: &NewClonedVoice) -> Result<(), ApiError> {
+async fn record_voice(
+    state: &AppState,
+    caller: &Principal,
+    voice: &NewClonedVoice,
+) -> Result<(), ApiError> {
     if let Err(e) = state.clones.create_voice(voice).await {
-        if let Err(undo) = state.cloning.delete_voice(&voice.upstream_uuid).await {
+        let undo = match cloning_of(state, &caller.account).await {
+            Ok(c) => c.delete_voice(&voice.upstream_uuid).await,
+            Err(e) => Err(UpstreamError::Connect(e.message)),
+        };
+        if let Err(undo) = undo {
             tracing::error!(voice = %voice.upstream_uuid, error = %undo, "a voice created upstream could not be recorded nor deleted");
         }
         return Err(e.into());
@@ -425,8 +452,8 @@ pub async fn add_recording(
         .as_ref()
         .filter(|a| matches!(a.mirror, Mirror::Done))
         .map(|a| a.object_key.clone());
-    let up = state
-        .cloning
+    let up = cloning_of(state, &caller.account)
+        .await?
         .add_recording(
             &voice.upstream_uuid,
             &RecordingUpload {
@@ -528,9 +555,11 @@ async fn start_build(
 ) -> Result<Job, ApiError> {
     let capability = voice.voice_type.capability();
     admit(state, caller, capability).await?;
-    let quote = state
-        .billing
-        .quote(capability, Decimal::ONE, caller.account.markup_rate)?;
+    let quote = state.billing.quote(
+        capability,
+        Decimal::ONE,
+        super::byok::pricing(&caller.account),
+    )?;
     let job_id = Uuid::now_v7();
     if !state.clones.begin_build(voice.id, job_id).await? {
         return Err(VoiceError::Conflict(
@@ -570,7 +599,8 @@ async fn start_build(
 pub async fn delete(state: &AppState, caller: &Principal, uuid: &str) -> Result<Value, ApiError> {
     let voice = owned_voice(state, caller, uuid).await?;
     if voice.deleted_at.is_none() {
-        match state.cloning.delete_voice(&voice.upstream_uuid).await {
+        let cloning = cloning_of(state, &caller.account).await?;
+        match cloning.delete_voice(&voice.upstream_uuid).await {
             Ok(()) | Err(UpstreamError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
@@ -608,7 +638,7 @@ pub async fn check_voice_use(
         let quote = state.billing.quote(
             voice.voice_type.capability(),
             Decimal::ONE,
-            caller.account.markup_rate,
+            super::byok::pricing(&caller.account),
         )?;
         return Err(ApiError::new(
             ErrorKind::InsufficientFunds {
@@ -688,12 +718,12 @@ pub async fn submit_build(state: &AppState, job: &Job) -> Result<(), TaskFailure
         Current::Superseded => return finish(state, job, &failed(SUPERSEDED)).await,
     }
     if !started {
-        match state.cloning.build_voice(&uuid).await {
+        let cloning = cloning_by_id(state, job.account).await?;
+        match cloning.build_voice(&uuid).await {
             Ok(()) => {}
             Err(e @ (UpstreamError::BadRequest(_) | UpstreamError::NotFound(_))) => {
                 let running = matches!(
-                    state
-                        .cloning
+                    cloning
                         .get_voice(&uuid)
                         .await
                         .map(|v| Training::from_upstream(&v.status)),
@@ -730,7 +760,11 @@ pub async fn poll_build(state: &AppState, job: &Job) -> Result<bool, TaskFailure
         Current::Superseded => failed(SUPERSEDED),
         Current::Yes => {
             let uuid = request_str(job, "voice_uuid");
-            match state.cloning.get_voice(uuid).await {
+            match cloning_by_id(state, job.account)
+                .await?
+                .get_voice(uuid)
+                .await
+            {
                 Ok(v) => match Training::from_upstream(&v.status) {
                     Training::Finished => UpstreamJob {
                         id: v.uuid.clone(),
@@ -792,7 +826,7 @@ pub async fn renew_due(state: &AppState, now: DateTime<Utc>) -> Result<RenewalRe
             let capability: Capability = sub.voice_type.capability();
             let quote = state
                 .billing
-                .quote(capability, Decimal::ONE, account.markup_rate)
+                .quote(capability, Decimal::ONE, super::byok::pricing(&account))
                 .map_err(|e| e.to_string())?;
             let commit = CommitRequest {
                 charge: NewCharge {
@@ -924,7 +958,10 @@ pub async fn design(state: &AppState, caller: &Principal, body: &[u8]) -> Result
         ));
     }
     admit(state, caller, Capability::VoiceDesign).await?;
-    let up = state.cloning.design(&prompt).await?;
+    let up = cloning_of(state, &caller.account)
+        .await?
+        .design(&prompt)
+        .await?;
     let now = state.clock.now();
     let mut candidates = Vec::with_capacity(up.samples.len());
     let mut new_assets = Vec::new();
@@ -1053,9 +1090,11 @@ pub async fn voice_from_design(
         })?;
     let capability = VoiceType::Rapid.capability();
     admit(state, caller, capability).await?;
-    let quote = state
-        .billing
-        .quote(capability, Decimal::ONE, caller.account.markup_rate)?;
+    let quote = state.billing.quote(
+        capability,
+        Decimal::ONE,
+        super::byok::pricing(&caller.account),
+    )?;
     if caller.account.available() < quote.charged {
         return Err(BillingError::InsufficientFunds {
             required: quote.charged,
@@ -1063,8 +1102,8 @@ pub async fn voice_from_design(
         }
         .into());
     }
-    let uuid = state
-        .cloning
+    let uuid = cloning_of(state, &caller.account)
+        .await?
         .voice_from_design(&design.upstream_uuid, candidate.index, &draft.name)
         .await?;
     let voice = NewClonedVoice {
@@ -1080,12 +1119,16 @@ pub async fn voice_from_design(
         consent: consent_of(caller, draft.consent_text, now),
         created_at: now,
     };
-    record_voice(state, &voice).await?;
+    record_voice(state, caller, &voice).await?;
     keep_candidate(state, caller, &voice, &candidate, &design.prompt).await;
     let stored = owned_voice(state, caller, &uuid).await?;
     if let Err(e) = start_build(state, caller, &stored, true, None).await {
         // Not paid for: do not leave a usable voice upstream.
-        if let Err(undo) = state.cloning.delete_voice(&uuid).await {
+        let undo = match cloning_of(state, &caller.account).await {
+            Ok(c) => c.delete_voice(&uuid).await,
+            Err(e) => Err(UpstreamError::Connect(e.message)),
+        };
+        if let Err(undo) = undo {
             tracing::error!(voice = %uuid, error = %undo, "could not delete an unpaid voice upstream");
         }
         if let Err(undo) = state.clones.mark_deleted(stored.id, now).await {

@@ -283,7 +283,7 @@ pub async fn submit(
     };
     let quote = state
         .billing
-        .quote(capability, quantity, account.markup_rate)?;
+        .quote(capability, quantity, super::byok::pricing(account))?;
     let job = NewJob {
         id: Uuid::now_v7(),
         account: account.id,
@@ -434,7 +434,7 @@ pub async fn finish_from_upstream(
                 .quote(
                     billing_capability(job),
                     job.input_quantity,
-                    account.markup_rate,
+                    super::byok::pricing(&account),
                 )
                 .map_err(|e| e.to_string())?;
             let charge = NewCharge {
@@ -568,8 +568,11 @@ impl TaskHandler for SubmitHandler {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        match state
-            .upstream
+        let upstream = super::byok::upstreams_by_id(state, job.account)
+            .await
+            .map_err(|e| TaskFailure::Retry(e.message))?
+            .voice;
+        match upstream
             .create_job(op, &media_url, &job.request, state.webhook_url.clone())
             .await
         {
@@ -630,8 +633,10 @@ impl TaskHandler for PollHandler {
             }
             return Ok(());
         };
-        let up = state
-            .upstream
+        let up = super::byok::upstreams_by_id(state, job.account)
+            .await
+            .map_err(|e| TaskFailure::Retry(e.message))?
+            .voice
             .get_job(op, &upstream_id)
             .await
             .map_err(|e| TaskFailure::Retry(e.to_string()))?;
@@ -671,6 +676,10 @@ pub fn handlers(state: &AppState) -> Vec<(&'static str, Arc<dyn TaskHandler>)> {
         (
             super::cloning::RENEW_TASK,
             Arc::new(super::cloning::RenewHandler(state.clone())),
+        ),
+        (
+            super::reconcile::RECONCILE_TASK,
+            Arc::new(super::reconcile::ReconcileHandler(state.clone())),
         ),
     ]
 }

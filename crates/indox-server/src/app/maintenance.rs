@@ -45,7 +45,11 @@ pub async fn run(
         release_stale_holds(&state, hold_ttl).await;
         if last_sweep.is_none_or(|t| t.elapsed() >= sweep_every) {
             let mut scheduled = true;
-            for task in [super::retention::SWEEP_TASK, super::cloning::RENEW_TASK] {
+            for task in [
+                super::retention::SWEEP_TASK,
+                super::cloning::RENEW_TASK,
+                super::reconcile::RECONCILE_TASK,
+            ] {
                 if let Err(e) = state.tasks.enqueue_if_absent(task).await {
                     tracing::warn!(error = %e, task, "could not schedule periodic work");
                     scheduled = false;

@@ -17,11 +17,19 @@ use super::Probe;
 pub struct AppState {
     pub auth: Authenticator,
     pub limiter: Arc<RateLimiter>,
+    /// The Prometheus registry (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub billing: Billing,
+    /// Usage aggregates for `/analytics` and the console.
+    pub analytics: Arc<dyn indox_billing::analytics::UsageAnalytics>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub upstream: Arc<dyn VoiceUpstream>,
     /// The upstream's custom-voice and voice-design endpoints.
     pub cloning: Arc<dyn indox_voice::cloning::CloningUpstream>,
+    /// Bring-your-own-key: the sealer and the per-account upstream clients.
+    pub byok: Arc<super::byok::Byok>,
+    /// Accounts' sealed Resemble keys.
+    pub provider_keys: Arc<dyn indox_accounts::provider_key::ProviderKeyStore>,
     /// Cloned voices, their consent, recordings, subscriptions, and voice designs.
     pub clones: Arc<dyn indox_voice::cloning::CloneRepository>,
     pub objects: Arc<dyn ObjectStore>,
@@ -35,6 +43,10 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Whether voice cloning and design are enabled (`RESEMBLE_BUSINESS_PLAN_ACTIVE`).
     pub business_plan_active: bool,
+    /// The SHA-256 of the admin key; `None` disables the admin API.
+    pub admin_key_hash: Option<indox_accounts::key::SecretHash>,
+    /// Reconciliation runs, their lines and alerts, and our per-day usage totals.
+    pub reconciliations: Arc<dyn indox_billing::reconcile::ReconciliationStore>,
     /// The durable task queue.
     pub tasks: Arc<dyn indox_jobs::TaskQueue>,
     /// Async jobs.

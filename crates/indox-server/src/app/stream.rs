@@ -111,16 +111,19 @@ pub async fn start(
     let account = &caller.account;
     super::cloning::check_voice_use(state, caller, &req.voice_uuid).await?;
     let estimate = quantity_from_millis(estimate_tts_millis(req.text.chars().count()));
-    let estimated = state
-        .billing
-        .quote(Capability::TtsStream, estimate, account.markup_rate)?;
+    let upstream = super::byok::upstreams(state, account).await?.voice;
+    let estimated = state.billing.quote(
+        Capability::TtsStream,
+        estimate,
+        super::byok::pricing(account),
+    )?;
     let hold = state
         .billing
         .ledger()
         .place_hold(account.id, estimated.charged, request_id)
         .await?;
 
-    let inner = match state.upstream.stream(&req).await {
+    let inner = match upstream.stream(&req).await {
         Ok(s) => s,
         Err(e) => {
             release(state, hold).await;
@@ -185,19 +188,18 @@ impl Finaliser {
         };
         let account = &self.caller.account;
         let quantity = quantity_from_millis(info.duration_millis_ceil());
-        let quote =
-            match self
-                .state
-                .billing
-                .quote(Capability::TtsStream, quantity, account.markup_rate)
-            {
-                Ok(q) => q,
-                Err(e) => {
-                    tracing::error!(error = %e, "could not price a finished stream");
-                    release(&self.state, self.hold).await;
-                    return;
-                }
-            };
+        let quote = match self.state.billing.quote(
+            Capability::TtsStream,
+            quantity,
+            super::byok::pricing(account),
+        ) {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::error!(error = %e, "could not price a finished stream");
+                release(&self.state, self.hold).await;
+                return;
+            }
+        };
         let now = self.state.clock.now();
         let prepared = assets::prepare(
             &self.state,

@@ -39,6 +39,8 @@ pub struct BillingBlock {
     pub markup: Decimal,
     pub charged: Decimal,
     pub currency: String,
+    /// Billed on the account's own Resemble key: no provider cost, only the platform fee (BY2).
+    pub byok: bool,
 }
 
 impl From<&UsageRecord> for BillingBlock {
@@ -54,6 +56,7 @@ impl From<&UsageRecord> for BillingBlock {
             markup: u.markup,
             charged: u.charged,
             currency: u.currency.clone(),
+            byok: u.byok,
         }
     }
 }
@@ -131,6 +134,9 @@ pub async fn admit(
         .limiter
         .admit(caller.account.id, capability, true)
         .await;
+    state
+        .metrics
+        .observe_admission(caller.account.id, capability, &admission);
     if admission.allowed() {
         Ok(admission)
     } else {
@@ -217,11 +223,12 @@ async fn synthesize_inner(
     state.billing.preflight(
         Capability::Tts,
         estimate,
-        account.markup_rate,
+        super::byok::pricing(account),
         account.available(),
     )?;
 
-    let synthesis = state.upstream.synthesize(&req).await?;
+    let upstream = super::byok::upstreams(state, account).await?.voice;
+    let synthesis = upstream.synthesize(&req).await?;
     let info = measure(&synthesis.audio, req.output_format)?;
     let quantity = quantity_from_millis(info.duration_millis_ceil());
     // The claim arrives as a JSON number; its shortest decimal form is what was sent.
@@ -231,7 +238,7 @@ async fn synthesize_inner(
         .map(quantity_from_seconds);
     let quote = state
         .billing
-        .quote(Capability::Tts, quantity, account.markup_rate)?;
+        .quote(Capability::Tts, quantity, super::byok::pricing(account))?;
 
     let now = state.clock.now();
     let prepared = assets::prepare(

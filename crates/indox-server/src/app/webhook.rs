@@ -88,8 +88,9 @@ pub async fn receive(
         };
         let Some(op) = op(kind) else { continue };
         // The payload is not trusted: ask the upstream itself.
-        let up = state
-            .upstream
+        let up = super::byok::upstreams_by_id(state, job.account)
+            .await?
+            .voice
             .get_job(op, upstream_id)
             .await
             .map_err(ApiError::from)?;

@@ -6,7 +6,6 @@ pub mod multipart;
 pub mod routes;
 
 use std::future::{ready, Ready};
-use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -37,30 +36,20 @@ impl FromRequest for ReqId {
     }
 }
 
-/// Middleware: gives every request an id, returns it in `X-Request-Id`, and logs one line
-/// per request with its status and latency.
+/// Middleware: gives every request an id and returns it in `X-Request-Id`. The request's
+/// span, its one log line and its metrics are `crate::telemetry::observe`'s (wrapped inside
+/// this one, so it sees the id).
 pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = RequestId::new();
     req.extensions_mut().insert(id);
-    let method = req.method().clone();
-    let path = req.path().to_owned();
-    let started = Instant::now();
     let mut res = next.call(req).await?;
     if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), v);
     }
-    tracing::info!(
-        request_id = %id,
-        method = %method,
-        path = %path,
-        status = res.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
-        "request"
-    );
     Ok(res)
 }
 

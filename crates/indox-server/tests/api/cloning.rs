@@ -205,20 +205,12 @@ async fn consent_is_required_and_kept_and_only_the_owner_uses_the_voice() {
     );
     assert_eq!(consent["recordings"].as_array().unwrap().len(), 1);
     // Consent cannot be rewritten, even by the database's owner.
-    let rewrite = tokio::process::Command::new("psql")
-        .args([
-            app.database_url.as_str(),
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            &format!(
-                "UPDATE clone_voices SET consent_text = 'changed' WHERE upstream_uuid = '{uuid}'"
-            ),
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(!rewrite.status.success(), "consent is immutable");
+    let rewrite = app
+        .psql(&format!(
+            "UPDATE clone_voices SET consent_text = 'changed' WHERE upstream_uuid = '{uuid}'"
+        ))
+        .await;
+    assert!(rewrite.is_err(), "consent is immutable");
 
     // Building needs recordings that a build can use, and it is refused without charge otherwise.
     let (code, bare) = app

@@ -17,6 +17,9 @@ use indox_server::{Application, Settings};
 use indox_simulator::{SimConfig, SimHandle};
 use rust_decimal::Decimal;
 
+/// The admin key of every test gateway.
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123456789";
+
 /// Knobs a test can turn before the gateway starts.
 pub struct Options {
     pub rate_limits: String,
@@ -38,6 +41,8 @@ pub struct Options {
     pub max_upload_bytes: u64,
     /// `RESEMBLE_BUSINESS_PLAN_ACTIVE`: opens the cloning and design routes.
     pub business_plan: bool,
+    /// How long the gateway caches rate-limit overrides (0: read on every request).
+    pub override_ttl: Duration,
 }
 
 impl Default for Options {
@@ -59,6 +64,7 @@ impl Default for Options {
             clock: None,
             max_upload_bytes: 50 * 1024 * 1024,
             business_plan: false,
+            override_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -143,6 +149,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         markup_default: Decimal::new(20, 2),
         rate_limits: LimitConfig::parse(&opts.rate_limits).unwrap(),
         rate_limit_prefix: format!("test-{}", uuid::Uuid::new_v4().simple()),
+        rate_limit_override_ttl: opts.override_ttl,
         presign_ttl: chrono::Duration::hours(1),
         price_book_path: None,
         s3_create_bucket: true,
@@ -157,6 +164,8 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         job_poll_interval: opts.job_poll_interval,
         callback_schedule: vec![chrono::Duration::milliseconds(50); 3],
         business_plan_active: opts.business_plan,
+        admin_key_hash: Some(indox_accounts::key::SecretHash::of(ADMIN_KEY)),
+        secrets_key: Some(indox_server::config::SecretBytes(vec![42; 32])),
         sweep_interval: Duration::from_secs(3600),
         hold_ttl: chrono::Duration::hours(1),
         workers: 2,
@@ -375,4 +384,28 @@ pub async fn run_python(script: &str) -> String {
     );
     let _ = std::fs::remove_dir_all(&dir);
     stdout
+}
+
+impl TestApp {
+    /// Runs one SQL statement with `psql` against this gateway's database and returns what
+    /// it printed (unaligned, tuples only), or `Err` with its error output.
+    pub async fn psql(&self, sql: &str) -> Result<String, String> {
+        let out = tokio::process::Command::new("psql")
+            .args([
+                self.database_url.as_str(),
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-At",
+                "-c",
+                sql,
+            ])
+            .output()
+            .await
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
 }

@@ -1,12 +1,17 @@
 //! HTTP tests: the real gateway on port 0 against real Postgres, Redis, S3 and the simulator.
 
+mod admin;
 mod auth;
+mod byok;
 mod cloning;
+mod console;
 mod health;
 mod helpers;
 mod idempotency;
 mod jobs;
+mod observability;
 mod processes;
+mod reconcile;
 mod retention;
 mod snippet;
 mod stream;

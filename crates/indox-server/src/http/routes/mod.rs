@@ -1,9 +1,13 @@
 //! The route table of the public API.
 
+pub mod admin;
+pub mod analytics;
 pub mod assets;
 pub mod cloning;
+pub mod console;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 pub mod tts;
 pub mod uploads;
 pub mod usage;
@@ -15,8 +19,25 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .configure(console::configure)
         .service(
             web::scope("/api/v1")
+                .route("/analytics", web::get().to(analytics::get))
+                .route(
+                    "/admin/reconciliation",
+                    web::get().to(analytics::reconciliation),
+                )
+                .route("/account", web::get().to(analytics::account))
+                .route(
+                    "/account/resemble-key",
+                    web::put().to(analytics::put_resemble_key),
+                )
+                .route(
+                    "/account/resemble-key",
+                    web::delete().to(analytics::delete_resemble_key),
+                )
+                .route("/resemble/jobs", web::get().to(analytics::jobs))
                 .route("/resemble/tts/voices", web::get().to(voices::list))
                 .route("/resemble/tts/synthesize", web::post().to(tts::synthesize))
                 .route("/resemble/tts/stream", web::post().to(tts::stream))
@@ -24,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/resemble/assets/{asset_id}", web::get().to(assets::get))
                 .route("/resemble/uploads", web::post().to(uploads::create))
                 .configure(jobs::configure)
+                .configure(admin::configure)
                 .configure(cloning::configure)
                 .route(
                     "/resemble/webhooks/resemble",

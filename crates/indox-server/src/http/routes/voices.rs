@@ -43,7 +43,8 @@ pub async fn list(
         let size = number("page_size", query.page_size.as_deref())?;
         let (page, size) = validate_paging(page, size)?;
         let admission = admit(&state, &caller.0, Capability::Voices).await?;
-        let voices = state.upstream.list_voices(page, size).await?;
+        let upstream = crate::app::byok::upstreams(&state, &caller.0.account).await?;
+        let voices = upstream.voice.list_voices(page, size).await?;
         let mut resp = HttpResponse::Ok();
         rate_headers(&mut resp, &admission);
         Ok(resp.json(voices))

@@ -1,0 +1,18 @@
+//! `GET /metrics`: the Prometheus exposition, for the operator only (admin key).
+
+use actix_web::{web, HttpResponse};
+
+use crate::app::AppState;
+use crate::http::auth::AdminCaller;
+
+/// The text exposition format, version 0.0.4. Needs `Authorization: Bearer <admin key>`:
+/// the numbers (traffic per route, queue depths, rejections) are business data.
+pub async fn metrics(_admin: AdminCaller, state: web::Data<AppState>) -> HttpResponse {
+    let body = state
+        .metrics
+        .render(state.limiter.degraded_decisions())
+        .await;
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(body)
+}

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS provider_resemble_usage_created_at_idx;
