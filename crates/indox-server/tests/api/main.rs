@@ -13,6 +13,7 @@ mod observability;
 mod processes;
 mod reconcile;
 mod retention;
+mod scaleout;
 mod snippet;
 mod stream;
 mod tts;
