@@ -30,6 +30,15 @@ pub enum BillingError {
     /// The hold does not exist or was already settled or released.
     #[error("hold not found or already resolved")]
     HoldNotOpen,
+    /// No usage row with this id.
+    #[error("usage row not found")]
+    UsageNotFound,
+    /// A refund larger than what is left to refund of a usage row.
+    #[error("refund too large: at most {refundable} of this row is left to refund")]
+    RefundTooLarge { refundable: Decimal },
+    /// An amount that is zero, negative where a credit is needed, or has more than 8 decimals.
+    #[error("invalid amount: {0}")]
+    InvalidAmount(String),
     /// The ledger store failed; nothing was committed.
     #[error("billing store unavailable: {0}")]
     Store(String),

@@ -129,4 +129,31 @@ pub trait UsageLedger: Send + Sync {
 
     /// Reads a usage row.
     async fn get_usage(&self, id: Uuid) -> Result<Option<UsageRecord>, BillingError>;
+
+    /// Credits `amount` back to the account of usage row `usage_id` with a `refund` ledger
+    /// entry linked to the row; returns the balance after it. The row itself never changes
+    /// (B6), and a row's refunds never add up to more than it charged.
+    ///
+    /// # Errors
+    /// [`BillingError::UsageNotFound`], [`BillingError::RefundTooLarge`] (nothing written),
+    /// [`BillingError::InvalidAmount`] for a non-positive amount.
+    async fn refund(
+        &self,
+        usage_id: Uuid,
+        amount: Decimal,
+        note: &str,
+    ) -> Result<Decimal, BillingError>;
+
+    /// A signed correction of the balance with an `adjustment` entry; returns the balance
+    /// after it. A debit may not take the available balance (balance − holds) below zero.
+    ///
+    /// # Errors
+    /// [`BillingError::InsufficientFunds`] for such a debit, [`BillingError::AccountNotFound`],
+    /// [`BillingError::InvalidAmount`] for zero.
+    async fn adjust(
+        &self,
+        account: AccountId,
+        amount: Decimal,
+        note: &str,
+    ) -> Result<Decimal, BillingError>;
 }

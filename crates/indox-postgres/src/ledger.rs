@@ -376,6 +376,108 @@ impl UsageLedger for PgStore {
         Ok(ids.into_iter().map(HoldId).collect())
     }
 
+    async fn refund(
+        &self,
+        usage_id: Uuid,
+        amount: Decimal,
+        note: &str,
+    ) -> Result<Decimal, BillingError> {
+        if amount <= Decimal::ZERO || round_money(amount) != amount {
+            return Err(BillingError::InvalidAmount(
+                "a refund is a positive amount with at most 8 decimals".into(),
+            ));
+        }
+        let note = note.to_owned();
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, Tx, _>(async |conn| {
+            // The row lock serialises refunds of one row (a lock, not an update: the row
+            // itself stays append-only).
+            let row: Option<RefundableRow> = diesel::sql_query(
+                "SELECT u.account_id, u.charged, \
+                        COALESCE((SELECT sum(e.amount) FROM ledger_entries e \
+                                  WHERE e.usage_id = u.id AND e.kind = 'refund'), 0) AS refunded \
+                 FROM provider_resemble_usage u WHERE u.id = $1 FOR UPDATE OF u",
+            )
+            .bind::<SqlUuid, _>(usage_id)
+            .get_result(conn)
+            .await
+            .optional()?;
+            let row = row.ok_or(Tx::Domain(BillingError::UsageNotFound))?;
+            let refundable = row.charged - row.refunded;
+            if amount > refundable {
+                return Err(Tx::Domain(BillingError::RefundTooLarge { refundable }));
+            }
+            let after: BalanceRow = diesel::sql_query(
+                "WITH acct AS (UPDATE accounts SET balance = balance + $2 WHERE id = $1 \
+                               RETURNING balance, held), \
+                 entry AS (INSERT INTO ledger_entries \
+                             (account_id, kind, amount, balance_after, held_after, usage_id, note) \
+                           SELECT $1, 'refund', $2, balance, held, $3, $4 FROM acct) \
+                 SELECT balance FROM acct",
+            )
+            .bind::<SqlUuid, _>(row.account_id)
+            .bind::<Numeric, _>(amount)
+            .bind::<SqlUuid, _>(usage_id)
+            .bind::<Text, _>(&note)
+            .get_result(conn)
+            .await?;
+            Ok(after.balance)
+        })
+        .await
+        .map_err(Tx::into_port)
+    }
+
+    async fn adjust(
+        &self,
+        account: AccountId,
+        amount: Decimal,
+        note: &str,
+    ) -> Result<Decimal, BillingError> {
+        if amount.is_zero() || round_money(amount) != amount {
+            return Err(BillingError::InvalidAmount(
+                "an adjustment is a non-zero amount with at most 8 decimals".into(),
+            ));
+        }
+        let mut conn = self.conn().await?;
+        // One statement: a debit only applies while the available balance covers it.
+        let after: Option<BalanceRow> = diesel::sql_query(
+            "WITH acct AS (UPDATE accounts SET balance = balance + $2 \
+                           WHERE id = $1 AND ($2 >= 0 OR balance - held + $2 >= 0) \
+                           RETURNING balance, held), \
+             entry AS (INSERT INTO ledger_entries \
+                         (account_id, kind, amount, balance_after, held_after, note) \
+                       SELECT $1, 'adjustment', $2, balance, held, $3 FROM acct) \
+             SELECT balance FROM acct",
+        )
+        .bind::<SqlUuid, _>(account.0)
+        .bind::<Numeric, _>(amount)
+        .bind::<Text, _>(note)
+        .get_result(&mut conn)
+        .await
+        .optional()
+        .map_err(PgError::from)?;
+        match after {
+            Some(a) => Ok(a.balance),
+            None => {
+                let available: Option<AvailableRow> = diesel::sql_query(
+                    "SELECT balance - held AS available FROM accounts WHERE id = $1",
+                )
+                .bind::<SqlUuid, _>(account.0)
+                .get_result(&mut conn)
+                .await
+                .optional()
+                .map_err(PgError::from)?;
+                match available {
+                    None => Err(BillingError::AccountNotFound),
+                    Some(a) => Err(BillingError::InsufficientFunds {
+                        required: -amount,
+                        available: a.available,
+                    }),
+                }
+            }
+        }
+    }
+
     async fn get_usage(&self, id: Uuid) -> Result<Option<UsageRecord>, BillingError> {
         let mut conn = self.conn().await?;
         let row: Option<UsageRow> =
@@ -387,4 +489,20 @@ impl UsageLedger for PgStore {
                 .map_err(PgError::from)?;
         Ok(row.map(UsageRecord::from))
     }
+}
+
+#[derive(QueryableByName)]
+struct RefundableRow {
+    #[diesel(sql_type = SqlUuid)]
+    account_id: Uuid,
+    #[diesel(sql_type = Numeric)]
+    charged: Decimal,
+    #[diesel(sql_type = Numeric)]
+    refunded: Decimal,
+}
+
+#[derive(QueryableByName)]
+struct BalanceRow {
+    #[diesel(sql_type = Numeric)]
+    balance: Decimal,
 }

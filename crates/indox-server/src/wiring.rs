@@ -250,6 +250,9 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(http::extractor_errors::json())
+                .app_data(http::extractor_errors::query())
+                .app_data(http::extractor_errors::path())
                 .wrap(middleware::from_fn(crate::telemetry::observe))
                 .wrap(middleware::from_fn(http::request_id))
                 .configure(http::routes::configure)

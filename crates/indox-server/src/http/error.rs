@@ -262,6 +262,18 @@ impl From<BillingError> for ApiError {
                 ErrorKind::Conflict { code: "already_billed" },
                 "this request was already billed; use its Idempotency-Key to fetch the stored response",
             ),
+            BillingError::UsageNotFound => ApiError::new(
+                ErrorKind::NotFound { code: "usage_not_found" },
+                "no usage row with this id",
+            ),
+            BillingError::RefundTooLarge { refundable } => ApiError::new(
+                ErrorKind::Unprocessable { code: "refund_too_large", field: Some("amount") },
+                format!("amount is more than is left to refund of this row ({refundable} USD)"),
+            ),
+            BillingError::InvalidAmount(m) => ApiError::new(
+                ErrorKind::Unprocessable { code: "invalid_field", field: Some("amount") },
+                format!("amount: {m}"),
+            ),
             BillingError::NoPrice(c) => ApiError::new(
                 ErrorKind::Unavailable { code: "not_priced", retry_after: None },
                 format!("capability `{c}` has no price configured; nothing was charged"),

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod extractor_errors;
 pub mod multipart;
 pub mod routes;
 

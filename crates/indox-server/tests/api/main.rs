@@ -5,6 +5,7 @@ mod auth;
 mod byok;
 mod cloning;
 mod console;
+mod corrections;
 mod health;
 mod helpers;
 mod idempotency;

@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod assets;
 pub mod cloning;
 pub mod console;
+pub mod corrections;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
@@ -46,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/resemble/uploads", web::post().to(uploads::create))
                 .configure(jobs::configure)
                 .configure(admin::configure)
+                .configure(corrections::configure)
                 .configure(cloning::configure)
                 .route(
                     "/resemble/webhooks/resemble",

@@ -1,0 +1,5 @@
+DROP TRIGGER provider_resemble_usage_no_truncate ON provider_resemble_usage;
+DROP TRIGGER provider_resemble_usage_append_only ON provider_resemble_usage;
+DROP TRIGGER ledger_entries_no_truncate ON ledger_entries;
+DROP TRIGGER ledger_entries_append_only ON ledger_entries;
+DROP FUNCTION indox_append_only();
