@@ -42,8 +42,10 @@ fn boxes(data: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         if size < header {
             return None;
         }
-        let body = data.get(pos + header..pos + size)?;
-        pos += size;
+        // A 64-bit size may be anything up to u64::MAX: never let `pos + size` overflow.
+        let end = pos.checked_add(size)?;
+        let body = data.get(pos + header..end)?;
+        pos = end;
         Some((kind, body))
     })
 }
@@ -101,6 +103,27 @@ mod tests {
         broken.extend(bx(b"moov", b"junk"));
         assert_eq!(mp4_duration_millis(&broken), None);
         assert_eq!(mp4_duration_millis(&file[..20]), None);
+    }
+
+    /// Found by the `audio_duration` fuzz target: a 64-bit box size near `u64::MAX` made
+    /// `pos + size` overflow (a panic wherever overflow checks are on, as in debug builds).
+    #[test]
+    fn huge_64_bit_box_sizes_are_broken_boxes_not_panics() {
+        let largesize = |kind: &[u8], size: u64, body: &[u8]| {
+            let mut v = 1u32.to_be_bytes().to_vec();
+            v.extend_from_slice(kind);
+            v.extend_from_slice(&size.to_be_bytes());
+            v.extend_from_slice(body);
+            v
+        };
+        for size in [u64::MAX, u64::MAX - 7, u64::MAX - 40, 1 << 63] {
+            let mut file = bx(b"ftyp", b"qt  \0\0\0\0qt  ");
+            file.extend(largesize(b"moov", size, &mvhd_v0(600, 3_001)));
+            assert_eq!(mp4_duration_millis(&file), None, "moov size {size}");
+            let mut file = bx(b"ftyp", b"qt  \0\0\0\0qt  ");
+            file.extend(bx(b"moov", &largesize(b"mvhd", size, &[0; 100])));
+            assert_eq!(mp4_duration_millis(&file), None, "mvhd size {size}");
+        }
     }
 
     #[test]
