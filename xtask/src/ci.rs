@@ -18,6 +18,9 @@ pub fn run_ci() -> anyhow::Result<()> {
     services::ensure_redis()?;
     let s3 = services::ensure_s3s_fs()?;
     services::ensure_python_requests()?;
+    // The contract test (schemathesis against the gateway); the test suite also fails when
+    // docs/openapi.json is not the document the code generates (`cargo xtask openapi`).
+    services::ensure_schemathesis()?;
     services::ensure_chromium()?;
 
     eprintln!("== rustfmt");
@@ -55,6 +58,8 @@ pub fn run_ci() -> anyhow::Result<()> {
         "--locked",
         "--doc",
     ]))?;
+    eprintln!("== fuzz (every fuzz target for a few seconds; fuzz/README.md)");
+    crate::fuzz::ci_smoke(&root)?;
     eprintln!("== all checks passed");
     Ok(())
 }

@@ -266,6 +266,42 @@ pub fn ensure_python_requests() -> anyhow::Result<()> {
         .or_else(|_| apt_install(&["python3-requests"]))
 }
 
+/// The pinned schemathesis, the contract test's API fuzzer (`tests/api/contract.rs`).
+pub const SCHEMATHESIS_VERSION: &str = "4.32.5";
+
+/// Installs schemathesis from PyPI (run by the contract test as `python3 -m schemathesis.cli`).
+pub fn ensure_schemathesis() -> anyhow::Result<()> {
+    let installed = Command::new("python3")
+        .args(["-m", "schemathesis.cli", "--version"])
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains(SCHEMATHESIS_VERSION)
+        });
+    if installed {
+        return Ok(());
+    }
+    if !have("python3") {
+        apt_install(&["python3", "python3-pip"])?;
+    }
+    eprintln!("installing schemathesis {SCHEMATHESIS_VERSION} from PyPI (the contract test)");
+    let spec = format!("schemathesis=={SCHEMATHESIS_VERSION}");
+    let pip = |extra: &[&str]| {
+        let mut c = Command::new("python3");
+        c.args(["-m", "pip", "install", "--quiet"])
+            .args(extra)
+            .arg(&spec);
+        run(&mut c)
+    };
+    pip(&[])
+        // A Debian Python refuses a plain install (PEP 668); the CI machine is ours to change.
+        .or_else(|_| pip(&["--break-system-packages"]))
+        .or_else(|_| {
+            apt_install(&["python3-pip"])?;
+            pip(&["--break-system-packages"])
+        })
+}
+
 /// Debian's Chromium and ChromeDriver, for the usage console's browser test.
 pub fn ensure_chromium() -> anyhow::Result<()> {
     let present = |p: &str| std::path::Path::new(p).exists();

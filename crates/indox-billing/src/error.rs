@@ -42,4 +42,8 @@ pub enum BillingError {
     /// The ledger store failed; nothing was committed.
     #[error("billing store unavailable: {0}")]
     Store(String),
+    /// The connection broke while the charge was being committed, and the store could not be
+    /// reached again in time to find out whether it was: usage row `usage_id` may exist.
+    #[error("the outcome of charge {usage_id} is unknown: the billing store could not be reached to confirm it")]
+    OutcomeUnknown { usage_id: uuid::Uuid },
 }

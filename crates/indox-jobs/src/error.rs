@@ -21,4 +21,8 @@ pub enum JobError {
     /// The queue store failed.
     #[error("task queue unavailable: {0}")]
     Store(String),
+    /// The connection broke while the job was being recorded, and the store could not be
+    /// reached again in time to find out whether it was: job `job_id` may exist.
+    #[error("the outcome of recording job {job_id} is unknown: the job store could not be reached to confirm it")]
+    OutcomeUnknown { job_id: uuid::Uuid },
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -120,7 +121,19 @@ impl Runner {
 
     /// Runs tasks until none is due, then waits for a signal (or `idle_poll`), forever.
     pub async fn run(self, signal: Arc<dyn TaskSignal>, idle_poll: std::time::Duration) {
-        loop {
+        self.run_until(signal, idle_poll, Arc::new(AtomicBool::new(false)))
+            .await;
+    }
+
+    /// As [`Runner::run`], until `stop` is set: the task in hand finishes, no new one is
+    /// claimed, and queued work is left for other processes (graceful shutdown).
+    pub async fn run_until(
+        self,
+        signal: Arc<dyn TaskSignal>,
+        idle_poll: std::time::Duration,
+        stop: Arc<AtomicBool>,
+    ) {
+        while !stop.load(Ordering::Acquire) {
             match self.run_once(rand::random::<f64>()).await {
                 Ok(Outcome::Idle) => signal.wait(idle_poll).await,
                 Ok(Outcome::Dead { id }) => tracing::error!(
@@ -177,6 +190,35 @@ mod tests {
             .times(1)
             .returning(move |_, _| Ok(t.clone()));
         q
+    }
+
+    /// Stops the runner when it claims a task (a shutdown arriving mid-task).
+    struct StopWhenRun(Arc<AtomicBool>, AtomicU32);
+
+    #[async_trait]
+    impl TaskHandler for StopWhenRun {
+        async fn handle(&self, _task: &Task) -> Result<(), TaskFailure> {
+            self.0.store(true, Ordering::Release);
+            self.1.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stopped_runner_finishes_its_task_and_claims_no_more() {
+        // Exactly one claim: the task in hand completes, then the loop ends without
+        // claiming again (queued work stays for other processes).
+        let mut q = queue_with(Some(task("a", 0)));
+        q.expect_complete().times(1).returning(|_| Ok(()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let h = Arc::new(StopWhenRun(stop.clone(), AtomicU32::new(0)));
+        let r = Runner::new(Arc::new(q), RetryPolicy::default(), Duration::seconds(30))
+            .register("a", h.clone());
+        let mut signal = crate::ports::MockTaskSignal::new();
+        signal.expect_wait().returning(|_| ());
+        r.run_until(Arc::new(signal), std::time::Duration::from_millis(1), stop)
+            .await;
+        assert_eq!(h.1.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

@@ -185,9 +185,36 @@ fn by_id(
     move |sql| diesel::sql_query(sql).into_boxed().bind::<SqlUuid, _>(id)
 }
 
-#[async_trait]
-impl JobRepository for PgStore {
-    async fn create(&self, job: NewJob) -> Result<Job, JobError> {
+impl PgStore {
+    /// A job creation whose answer was lost (see `resolve`): sent again with the same job id
+    /// until an attempt succeeds, or is refused (then the job row tells whether the first
+    /// attempt landed).
+    async fn resolve_create(&self, job: &NewJob) -> Result<Job, JobError> {
+        let mut attempts = crate::resolve::Attempts::start();
+        while attempts.next().await {
+            let refused = match self.create_once(job).await {
+                Ok(created) => {
+                    tracing::info!(job = %job.id, "a job creation whose answer was lost had not happened; sent again");
+                    return Ok(created);
+                }
+                Err(e) if e.retryable() => continue,
+                Err(e) => e.into_port(),
+            };
+            match self.get(job.id).await {
+                Ok(Some(found)) => {
+                    tracing::info!(job = %job.id, "a job creation whose answer was lost had happened");
+                    return Ok(found);
+                }
+                Ok(None) => return Err(refused),
+                Err(_) => continue,
+            }
+        }
+        tracing::error!(job = %job.id, "the outcome of a job creation is unknown: the store stayed unreachable");
+        Err(JobError::OutcomeUnknown { job_id: job.id })
+    }
+
+    /// One attempt at creating a job: its hold, input asset, row and first task.
+    async fn create_once(&self, job: &NewJob) -> Result<Job, Tx> {
         let mut conn = self.conn().await?;
         conn.transaction::<_, Tx, _>(async |conn| {
             let hold = Uuid::now_v7();
@@ -226,7 +253,20 @@ impl JobRepository for PgStore {
             load(conn, "id = $1", false, by_id(job.id)).await?.ok_or_else(|| TxError::Pg(PgError::Corrupt("job vanished".into())))
         })
         .await
-        .map_err(Tx::into_port)
+    }
+}
+
+#[async_trait]
+impl JobRepository for PgStore {
+    async fn create(&self, job: NewJob) -> Result<Job, JobError> {
+        match self.create_once(&job).await {
+            Ok(created) => Ok(created),
+            Err(e) if e.outcome_unknown() => {
+                tracing::warn!(job = %job.id, error = ?e, "the connection broke while creating a job; resolving it");
+                self.resolve_create(&job).await
+            }
+            Err(e) => Err(e.into_port()),
+        }
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Job>, JobError> {

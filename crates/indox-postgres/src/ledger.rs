@@ -3,7 +3,8 @@
 //! A commit is one data-modifying CTE statement for the balance change, its ledger
 //! entries, the usage row and the asset record; with an idempotency key, a second statement
 //! stores the response, both in one transaction. Without a key the commit is that single
-//! statement alone: one round trip, atomic on its own.
+//! statement alone: one round trip, atomic on its own. A commit whose connection broke
+//! before its answer is resolved by sending it again (`resolve`).
 
 use async_trait::async_trait;
 use diesel::pg::Pg;
@@ -288,9 +289,9 @@ async fn complete_key(
     Ok(response)
 }
 
-#[async_trait]
-impl UsageLedger for PgStore {
-    async fn commit(&self, req: CommitRequest) -> Result<Committed, BillingError> {
+impl PgStore {
+    /// One attempt at a commit.
+    async fn commit_once(&self, req: &CommitRequest) -> Result<Committed, Tx> {
         let mut conn = self.conn().await?;
         let CommitRequest {
             charge,
@@ -301,24 +302,68 @@ impl UsageLedger for PgStore {
         if idempotency.is_none() {
             // The hot path: one statement (charge, ledger entries, usage row and asset),
             // atomic without an explicit transaction.
-            let usage = write_charge(&mut conn, &charge, hold, asset.as_ref())
-                .await
-                .map_err(Tx::into_port)?;
+            let usage = write_charge(&mut conn, charge, *hold, asset.as_ref()).await?;
             return Ok(Committed {
                 usage,
                 response: None,
             });
         }
         conn.transaction::<_, Tx, _>(async |conn| {
-            let usage = write_charge(conn, &charge, hold, asset.as_ref()).await?;
-            let response = match &idempotency {
+            let usage = write_charge(conn, charge, *hold, asset.as_ref()).await?;
+            let response = match idempotency {
                 Some(finish) => Some(complete_key(conn, charge.account, finish, &usage).await?),
                 None => None,
             };
             Ok(Committed { usage, response })
         })
         .await
-        .map_err(Tx::into_port)
+    }
+
+    /// A commit whose answer was lost (see `resolve`): sent again with the same usage id
+    /// until an attempt succeeds (the first never landed), or is refused (then the row tells:
+    /// there, the first one landed; absent, the refusal stands).
+    async fn resolve_commit(&self, req: &CommitRequest) -> Result<Committed, BillingError> {
+        let id = req.charge.usage_id;
+        let mut attempts = crate::resolve::Attempts::start();
+        while attempts.next().await {
+            let refused = match self.commit_once(req).await {
+                Ok(committed) => {
+                    tracing::info!(usage = %id, "a commit whose answer was lost had not happened; sent again");
+                    return Ok(committed);
+                }
+                Err(e) if e.retryable() => continue,
+                Err(e) => e.into_port(),
+            };
+            match self.get_usage(id).await {
+                Ok(Some(usage)) => {
+                    tracing::info!(usage = %id, "a commit whose answer was lost had happened");
+                    // The renderer is deterministic: these are the bytes the lost commit stored.
+                    let response = req
+                        .idempotency
+                        .as_ref()
+                        .map(|finish| finish.renderer.render(&usage));
+                    return Ok(Committed { usage, response });
+                }
+                Ok(None) => return Err(refused),
+                Err(_) => continue,
+            }
+        }
+        tracing::error!(usage = %id, "the outcome of a commit is unknown: the store stayed unreachable");
+        Err(BillingError::OutcomeUnknown { usage_id: id })
+    }
+}
+
+#[async_trait]
+impl UsageLedger for PgStore {
+    async fn commit(&self, req: CommitRequest) -> Result<Committed, BillingError> {
+        match self.commit_once(&req).await {
+            Ok(committed) => Ok(committed),
+            Err(e) if e.outcome_unknown() => {
+                tracing::warn!(usage = %req.charge.usage_id, error = ?e, "the connection broke during a commit; resolving it");
+                self.resolve_commit(&req).await
+            }
+            Err(e) => Err(e.into_port()),
+        }
     }
 
     async fn place_hold(

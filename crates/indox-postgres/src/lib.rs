@@ -17,6 +17,7 @@ mod models;
 mod provider_keys;
 mod ratelimit;
 mod reconcile;
+mod resolve;
 pub mod signal;
 mod tasks;
 mod voices;

@@ -57,6 +57,16 @@ pub struct Settings {
     pub callback_schedule: Vec<chrono::Duration>,
     /// How often a running job is polled when no webhook arrives.
     pub job_poll_interval: chrono::Duration,
+    /// How long a claimed background task stays leased to its process; a task whose process
+    /// died is run again by another (or the restarted) process once its lease runs out
+    /// (`INDOX_TASK_LEASE_SECS`, default 120; keep it above the longest task).
+    pub task_lease: chrono::Duration,
+    /// How long in-flight requests (and the job runner's task in hand) get at shutdown
+    /// (`INDOX_SHUTDOWN_TIMEOUT_SECS`, 30).
+    pub shutdown_timeout: std::time::Duration,
+    /// How long `/readyz` answers 503 before the listener closes at shutdown
+    /// (`INDOX_SHUTDOWN_DRAIN_SECS`, 0: on Kubernetes the preStop sleep does this).
+    pub shutdown_drain: std::time::Duration,
     /// Voice cloning and design need a Resemble Business plan.
     pub business_plan_active: bool,
     /// The SHA-256 of the admin key (`INDOX_ADMIN_KEY_SHA256`, hex; or `INDOX_ADMIN_KEY`,
@@ -178,6 +188,9 @@ impl Settings {
                 "INDOX_JOB_POLL_MS",
                 5_000i64,
             )?),
+            task_lease: chrono::Duration::seconds(parsed("INDOX_TASK_LEASE_SECS", 120i64)?),
+            shutdown_timeout: Duration::from_secs(parsed("INDOX_SHUTDOWN_TIMEOUT_SECS", 30u64)?),
+            shutdown_drain: Duration::from_secs(parsed("INDOX_SHUTDOWN_DRAIN_SECS", 0u64)?),
             business_plan_active: parsed("RESEMBLE_BUSINESS_PLAN_ACTIVE", false)?,
             admin_key_hash: admin_key_hash()?,
             secrets_key: match var("INDOX_SECRETS_KEY") {

@@ -8,4 +8,4 @@ pub mod telemetry;
 pub mod wiring;
 
 pub use config::Settings;
-pub use wiring::Application;
+pub use wiring::{Application, Shutdown};

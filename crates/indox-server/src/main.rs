@@ -17,6 +17,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const USAGE: &str = "usage:
   indox serve                         run the gateway (configured by environment variables; see .env.sample)
   indox migrate                       apply database migrations
+  indox openapi                       print the OpenAPI 3.1 document (docs/openapi.json)
   indox admin create-account --name NAME [--markup RATE]
   indox admin create-key --account ID [--label LABEL]
   indox admin top-up --account ID --amount USD [--reference REF] [--note TEXT]
@@ -77,6 +78,12 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
             eprintln!("migrations applied");
             Ok(())
         }
+        Some("openapi") => {
+            // The document on stdout, for `cargo xtask openapi` and CI.
+            use std::io::Write as _;
+            std::io::stdout().write_all(indox_server::http::openapi::json().as_bytes())?;
+            Ok(())
+        }
         Some("admin") => {
             admin(
                 args.get(1).map(String::as_str),
@@ -94,12 +101,14 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
 async fn serve() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let app = Application::build(settings).await?;
-    let handle = app.handle();
+    let shutdown = app.shutdown();
     tracing::info!(port = app.port(), "gateway listening");
     tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        handle.stop(true).await;
+        tracing::info!(
+            "shutting down: draining, then finishing in-flight requests and the task in hand"
+        );
+        shutdown.begin().await;
     });
     app.run_until_stopped().await.context("server error")
 }

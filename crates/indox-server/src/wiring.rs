@@ -94,6 +94,48 @@ pub struct Application {
     pg: PgStore,
     /// The background loops (mirror retrier, housekeeping, job runner).
     workers: Vec<tokio::task::JoinHandle<()>>,
+    /// The job runner, stopped gracefully at shutdown (the other loops are just aborted:
+    /// their work is leased and idempotent).
+    runner: Option<tokio::task::JoinHandle<()>>,
+    /// Tells the job runner to finish its task in hand and claim no more.
+    stop_runner: Arc<std::sync::atomic::AtomicBool>,
+    /// How long shutdown waits for the runner's task in hand.
+    shutdown_timeout: std::time::Duration,
+    /// How long `/readyz` answers 503 before the listener closes.
+    drain: std::time::Duration,
+}
+
+/// Stops a gateway gracefully: readiness fails first (so balancers stop routing), then the
+/// listener closes and in-flight requests finish, then the job runner finishes its task in
+/// hand and claims no more; queued work is left for the other processes.
+#[derive(Clone)]
+pub struct Shutdown {
+    server: actix_web::dev::ServerHandle,
+    draining: Arc<std::sync::atomic::AtomicBool>,
+    stop_runner: Arc<std::sync::atomic::AtomicBool>,
+    drain: std::time::Duration,
+}
+
+impl std::fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shutdown")
+            .field("drain", &self.drain)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shutdown {
+    /// Runs the shutdown sequence up to the listener's close; `Application::run_until_stopped`
+    /// then waits for the runner.
+    pub async fn begin(&self) {
+        use std::sync::atomic::Ordering;
+        self.draining.store(true, Ordering::Release);
+        if !self.drain.is_zero() {
+            tokio::time::sleep(self.drain).await;
+        }
+        self.stop_runner.store(true, Ordering::Release);
+        self.server.stop(true).await;
+    }
 }
 
 impl std::fmt::Debug for Application {
@@ -236,6 +278,7 @@ impl Application {
             job_poll_interval: settings.job_poll_interval,
             presign_ttl: settings.presign_ttl,
             max_body_bytes: settings.max_json_bytes,
+            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             probes: vec![
                 Arc::new(PgProbe(pg.clone())),
                 Arc::new(RedisProbe(redis)),
@@ -247,24 +290,33 @@ impl Application {
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let data = web::Data::new(state.clone());
+        let throttle = web::Data::new(http::auth::AuthThrottle::default());
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
-                .app_data(http::extractor_errors::json())
-                .app_data(http::extractor_errors::query())
-                .app_data(http::extractor_errors::path())
+                .app_data(throttle.clone())
+                .wrap(middleware::from_fn(http::refuse_nul))
+                .wrap(middleware::from_fn(http::close_unread_bodies))
                 .wrap(middleware::from_fn(crate::telemetry::observe))
                 .wrap(middleware::from_fn(http::request_id))
                 .configure(http::routes::configure)
                 .default_service(web::to(http::not_found))
         })
+        // A request head must arrive within 5 s of the connection (408, then closed), and a
+        // closing connection gets 1 s; bodies have their own floor (`http::read_body_limited`).
+        .client_request_timeout(std::time::Duration::from_secs(5))
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
         .listen(listener)?
         .disable_signals();
         if settings.workers > 0 {
             server = server.workers(settings.workers);
         }
-        let server = server.run();
+        let server = server
+            .shutdown_timeout(settings.shutdown_timeout.as_secs())
+            .run();
         let mut workers = Vec::new();
+        let stop_runner = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut runner_handle = None;
         if settings.run_mirror_worker {
             workers.push(tokio::spawn(mirror::run(
                 state.clone(),
@@ -281,7 +333,7 @@ impl Application {
             let mut runner = indox_jobs::Runner::new(
                 Arc::new(pg.clone()),
                 indox_jobs::RetryPolicy::default(),
-                chrono::Duration::seconds(120),
+                settings.task_lease,
             );
             for (kind, handler) in crate::app::jobs::handlers(&state) {
                 runner = runner.register(kind, handler);
@@ -289,9 +341,11 @@ impl Application {
             let signal = Arc::new(indox_postgres::PgTaskSignal::start(
                 settings.postgres.url.clone(),
             ));
-            workers.push(tokio::spawn(
-                runner.run(signal, std::time::Duration::from_secs(2)),
-            ));
+            runner_handle = Some(tokio::spawn(runner.run_until(
+                signal,
+                std::time::Duration::from_secs(2),
+                stop_runner.clone(),
+            )));
         }
         Ok(Self {
             port,
@@ -299,6 +353,10 @@ impl Application {
             state,
             pg,
             workers,
+            runner: runner_handle,
+            stop_runner,
+            shutdown_timeout: settings.shutdown_timeout,
+            drain: settings.shutdown_drain,
         })
     }
 
@@ -322,8 +380,19 @@ impl Application {
     pub fn worker_aborts(&self) -> Vec<tokio::task::AbortHandle> {
         self.workers
             .iter()
+            .chain(self.runner.iter())
             .map(tokio::task::JoinHandle::abort_handle)
             .collect()
+    }
+
+    /// The graceful shutdown sequence for this gateway.
+    pub fn shutdown(&self) -> Shutdown {
+        Shutdown {
+            server: self.server.handle(),
+            draining: self.state.draining.clone(),
+            stop_runner: self.stop_runner.clone(),
+            drain: self.drain,
+        }
     }
 
     /// A handle that stops the server gracefully.
@@ -331,9 +400,27 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped; in-flight requests finish on a graceful stop.
+    /// Serves until stopped; in-flight requests finish on a graceful stop. Then the job
+    /// runner gets up to the shutdown timeout to finish its task in hand (a task it could not
+    /// finish is taken over by another process when its lease ends), and the other loops stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.stop_runner
+            .store(true, std::sync::atomic::Ordering::Release);
+        if let Some(runner) = self.runner {
+            let abort = runner.abort_handle();
+            if tokio::time::timeout(self.shutdown_timeout, runner)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the job runner did not finish its task in time; its lease will hand it to another process");
+                abort.abort();
+            }
+        }
+        for w in &self.workers {
+            w.abort();
+        }
+        served
     }
 }
 

@@ -218,8 +218,9 @@ fn reference(raw: &str) -> Result<String, AdminError> {
 }
 
 /// An account as the admin API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AccountView {
+    #[schema(value_type = uuid::Uuid)]
     pub id: AccountId,
     pub name: String,
     pub balance: Decimal,
@@ -246,7 +247,7 @@ impl From<&Account> for AccountView {
 }
 
 /// A key as the admin API shows it: never its secret.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct KeyView {
     pub key_id: String,
     pub label: String,
@@ -266,7 +267,7 @@ impl From<KeySummary> for KeyView {
 }
 
 /// An account with its keys.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AccountDetail {
     #[serde(flatten)]
     pub account: AccountView,
@@ -274,7 +275,7 @@ pub struct AccountDetail {
 }
 
 /// One page of accounts, in the same shape as the voice listing.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AccountList {
     pub items: Vec<AccountView>,
     pub page: u32,
@@ -284,8 +285,9 @@ pub struct AccountList {
 }
 
 /// A new key. `api_key` is the plaintext, shown this once; only its hash is stored.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct IssuedKey {
+    #[schema(value_type = uuid::Uuid)]
     pub account_id: AccountId,
     pub key_id: String,
     pub label: String,
@@ -303,8 +305,9 @@ impl std::fmt::Debug for IssuedKey {
 }
 
 /// The result of a top-up.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TopUpResult {
+    #[schema(value_type = uuid::Uuid)]
     pub account_id: AccountId,
     /// The amount credited by this request, or first credited under `reference` (replay).
     pub amount: Decimal,
@@ -317,7 +320,7 @@ pub struct TopUpResult {
 }
 
 /// One rate-limit override as the admin API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct OverrideView {
     /// A capability, or `all`.
     pub capability: String,
@@ -340,14 +343,15 @@ impl From<&Override> for OverrideView {
 }
 
 /// An account's overrides.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RateLimits {
+    #[schema(value_type = uuid::Uuid)]
     pub account_id: AccountId,
     pub overrides: Vec<OverrideView>,
 }
 
 /// A dead task as the admin API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DeadTaskView {
     pub id: i64,
     pub kind: String,

@@ -56,6 +56,9 @@ fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     } else {
         serde_json::from_slice(body).map_err(ApiError::malformed_json)?
     };
+    if super::jobs::has_nul(&value) {
+        return Err(super::jobs::nul_error());
+    }
     match value {
         Value::Object(o) => Ok(o),
         _ => Err(ApiError::malformed_json("expected a JSON object")),

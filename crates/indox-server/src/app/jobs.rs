@@ -113,6 +113,28 @@ pub(crate) async fn fetch_input(
     Ok((bytes, format, info))
 }
 
+/// Whether any string (key or value) in `v` has a NUL character: Postgres cannot store one in
+/// `jsonb` or `text`, so such a body is refused up front (it was a 503 from the store).
+pub(crate) fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// 422 for a body with a NUL character.
+pub(crate) fn nul_error() -> ApiError {
+    ApiError::new(
+        ErrorKind::Unprocessable {
+            code: "nul_character",
+            field: None,
+        },
+        "a string in the body contains the NUL character (\\u0000), which cannot be stored; remove it",
+    )
+}
+
 /// Fields a kind needs besides its media.
 fn required_fields(kind: JobKind) -> &'static [&'static str] {
     match kind {
@@ -192,6 +214,9 @@ pub async fn submit(
     let obj = value
         .as_object()
         .ok_or_else(|| ApiError::malformed_json("expected a JSON object"))?;
+    if has_nul(&value) {
+        return Err(nul_error());
+    }
     let (field, url) = input_url(state, caller, kind, obj).await?;
     let modality = match obj.get("modality") {
         None | Some(Value::Null) => "audio",
@@ -314,6 +339,11 @@ pub fn job_error(e: indox_jobs::JobError) -> ApiError {
             available,
         }
         .into(),
+        indox_jobs::JobError::OutcomeUnknown { job_id } => ApiError::outcome_unknown(format!(
+            "the connection to the job store broke while this job was recorded, and it could not \
+             be reached again to confirm it: it may have been accepted (job id {job_id}; reading \
+             it under this path shows it if it was, 404 if not)"
+        )),
         other => {
             tracing::error!(error = %other, "job store failure");
             ApiError::store_unavailable("job store")

@@ -66,6 +66,8 @@ pub struct AppState {
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<Vec<u8>>,
     pub job_poll_interval: chrono::Duration,
+    /// Set when shutdown begins: `/readyz` answers 503 so balancers stop routing here.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Dependencies checked by `/readyz`.
     pub probes: Vec<Arc<dyn Probe>>,
 }

@@ -27,17 +27,26 @@ use super::AppState;
 use crate::http::{ApiError, ErrorKind};
 
 /// The `billing` block of a response, built from a `provider_resemble_usage` row.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct BillingBlock {
     pub usage_id: Uuid,
+    #[schema(example = "second")]
     pub unit: String,
+    #[schema(value_type = String, example = "2.52")]
     pub quantity: Decimal,
+    #[schema(value_type = Option<String>, example = "2.52")]
     pub upstream_quantity: Option<Decimal>,
+    #[schema(value_type = String, example = "0.00030000")]
     pub unit_price: Decimal,
+    #[schema(value_type = String, example = "0.00075600")]
     pub provider_cost: Decimal,
+    #[schema(value_type = String, example = "0.2")]
     pub markup_rate: Decimal,
+    #[schema(value_type = String, example = "0.00015120")]
     pub markup: Decimal,
+    #[schema(value_type = String, example = "0.00090720")]
     pub charged: Decimal,
+    #[schema(example = "USD")]
     pub currency: String,
     /// Billed on the account's own Resemble key: no provider cost, only the platform fee (BY2).
     pub byok: bool,
@@ -297,7 +306,8 @@ async fn synthesize_inner(
                     .map(|r| r.body)
                     .unwrap_or_else(|| SynthesisRenderer(parts).render(&c.usage).body),
                 Err(e) => {
-                    if uploaded {
+                    let unknown = matches!(e, indox_billing::BillingError::OutcomeUnknown { .. });
+                    if uploaded && !unknown {
                         assets::discard(state, &prepared.asset.object_key).await;
                     }
                     return Err(e.into());
@@ -325,7 +335,9 @@ async fn synthesize_inner(
                         .body
                 }
                 Err(e) => {
-                    if uploaded {
+                    // An unknown outcome may have recorded the asset: keep its object.
+                    let unknown = matches!(e, indox_billing::BillingError::OutcomeUnknown { .. });
+                    if uploaded && !unknown {
                         assets::discard(state, &prepared.asset.object_key).await;
                     }
                     return Err(e.into());

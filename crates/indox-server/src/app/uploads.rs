@@ -97,7 +97,7 @@ pub fn sniff(bytes: &[u8]) -> Option<AudioFormat> {
 }
 
 /// The answer to an upload.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Uploaded {
     pub upload_id: Uuid,
     /// The purpose given, or `null` for a generic upload.

@@ -46,7 +46,7 @@ pub async fn receive(
     };
     let header = signature.ok_or_else(|| unauthorized("missing X-Resemble-Signature"))?;
     let now = state.clock.now().timestamp();
-    indox_webhooks::verify_provider(
+    let signed_at = indox_webhooks::verify_provider(
         &[secret],
         header,
         body,
@@ -55,9 +55,11 @@ pub async fn receive(
     )
     .map_err(|e| unauthorized(format!("signature refused: {e}")))?;
 
+    // A delivery is what the signature covers, its time and body, not the header's text: the
+    // same signature with its parts reordered, spaced or padded is the same delivery (J4).
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(header.as_bytes());
-    ctx.update(b"\n");
+    ctx.update(signed_at.to_string().as_bytes());
+    ctx.update(b".");
     ctx.update(body);
     let mut digest = [0u8; 32];
     digest.copy_from_slice(ctx.finish().as_ref());

@@ -33,6 +33,8 @@ pub enum ErrorKind {
     Conflict { code: &'static str },
     /// 405.
     MethodNotAllowed,
+    /// 408: the client sent its request too slowly; the connection is closed.
+    RequestTimeout,
     /// 410.
     Gone { code: &'static str },
     /// 413.
@@ -65,26 +67,41 @@ pub struct ApiError {
     pub request_id: Option<RequestId>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every error answer (`ErrorBody` in the OpenAPI document).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorBody)]
+pub struct Body<'a> {
     error: Inner<'a>,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
+/// The error itself.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorDetail)]
+pub struct Inner<'a> {
+    /// A stable machine-readable code, e.g. `invalid_field`, `insufficient_balance`.
     code: &'a str,
+    /// What went wrong and how to fix it.
     message: &'a str,
+    /// The request field at fault (422).
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<String>,
+    /// 402: the upper estimate of the cost, USD.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     required: Option<Decimal>,
+    /// 402: what the balance has available, USD.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     available: Option<Decimal>,
+    /// 429 and some 503s: also in `Retry-After`.
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after_seconds: Option<u64>,
 }
+
+/// The error body's type for the OpenAPI document.
+pub type ErrorBody = Body<'static>;
 
 impl ApiError {
     /// An error of `kind` with a message.
@@ -121,6 +138,18 @@ impl ApiError {
         )
     }
 
+    /// 503 `outcome_unknown`: a store's connection broke while an effect was being recorded
+    /// and the store could not be reached to confirm it; `message` says where to look.
+    pub fn outcome_unknown(message: String) -> Self {
+        Self::new(
+            ErrorKind::Unavailable {
+                code: "outcome_unknown",
+                retry_after: None,
+            },
+            message,
+        )
+    }
+
     fn code(&self) -> &'static str {
         match &self.kind {
             ErrorKind::BadRequest { code }
@@ -140,6 +169,7 @@ impl ApiError {
             ErrorKind::GatewayTimeout => "upstream_timeout",
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
+            ErrorKind::RequestTimeout => "request_timeout",
         }
     }
 
@@ -168,6 +198,7 @@ impl ResponseError for ApiError {
             ErrorKind::Conflict { .. } => StatusCode::CONFLICT,
             ErrorKind::Gone { .. } => StatusCode::GONE,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -212,6 +243,10 @@ impl ResponseError for ApiError {
         }
         if let ErrorKind::RateLimited(a) = &self.kind {
             super::rate_headers(&mut resp, a);
+        }
+        if matches!(self.kind, ErrorKind::RequestTimeout) {
+            // A client too slow to send its body does not keep the connection.
+            resp.force_close();
         }
         if let Some(id) = self.request_id {
             if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
@@ -278,6 +313,11 @@ impl From<BillingError> for ApiError {
                 ErrorKind::Unavailable { code: "not_priced", retry_after: None },
                 format!("capability `{c}` has no price configured; nothing was charged"),
             ),
+            BillingError::OutcomeUnknown { usage_id } => ApiError::outcome_unknown(format!(
+                "the connection to the billing store broke while this charge was recorded, and it \
+                 could not be reached again to confirm it: it may have been charged. \
+                 GET /api/v1/resemble/usage/{usage_id} shows the charge if it was recorded (404: it was not)"
+            )),
             _ => ApiError::store_unavailable("billing store"),
         }
     }

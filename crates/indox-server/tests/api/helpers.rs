@@ -41,8 +41,16 @@ pub struct Options {
     pub max_upload_bytes: u64,
     /// `RESEMBLE_BUSINESS_PLAN_ACTIVE`: opens the cloning and design routes.
     pub business_plan: bool,
+    /// How long readiness fails before the listener closes at shutdown.
+    pub shutdown_drain: Duration,
     /// How long the gateway caches rate-limit overrides (0: read on every request).
     pub override_ttl: Duration,
+    /// Use this S3 server instead of starting one (e.g. to put a proxy in front of it).
+    pub s3_server: Option<LocalS3>,
+    /// Reach the S3 server at this endpoint (e.g. a chaos proxy) instead of its own.
+    pub s3_endpoint: Option<String>,
+    /// How long a claimed background task is leased (`INDOX_TASK_LEASE_SECS`).
+    pub task_lease: chrono::Duration,
 }
 
 impl Default for Options {
@@ -64,7 +72,11 @@ impl Default for Options {
             clock: None,
             max_upload_bytes: 50 * 1024 * 1024,
             business_plan: false,
+            shutdown_drain: Duration::ZERO,
             override_ttl: Duration::from_secs(5),
+            s3_server: None,
+            s3_endpoint: None,
+            task_lease: chrono::Duration::seconds(120),
         }
     }
 }
@@ -82,6 +94,8 @@ pub struct TestApp {
     pub database_url: String,
     server: actix_web::dev::ServerHandle,
     workers: Vec<tokio::task::AbortHandle>,
+    /// The graceful shutdown sequence (SIGTERM in production).
+    pub shutdown: indox_server::Shutdown,
     _db: Option<TestDatabase>,
 }
 
@@ -106,7 +120,10 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         .clone()
         .or_else(|| db.as_ref().map(|d| d.url.clone()))
         .unwrap();
-    let s3 = LocalS3::start().await.expect("s3s-fs starts");
+    let s3 = match opts.s3_server {
+        Some(s3) => s3,
+        None => LocalS3::start().await.expect("s3s-fs starts"),
+    };
     let bucket = LocalS3::unique_bucket("gw");
     let sim_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let sim = indox_simulator::start(opts.sim, sim_listener)
@@ -121,6 +138,9 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         None => (sim.app_url(), sim.synth_url()),
     };
     s3_cfg.timeout = Duration::from_millis(1_500);
+    if let Some(endpoint) = &opts.s3_endpoint {
+        s3_cfg.endpoint.clone_from(endpoint);
+    }
     // Reserve a port so the gateway knows its own URL for the provider webhook.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -162,6 +182,9 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         public_url: opts.webhooks.then(|| format!("http://127.0.0.1:{port}")),
         webhook_secret: Some("sim-callback-secret".into()),
         job_poll_interval: opts.job_poll_interval,
+        task_lease: opts.task_lease,
+        shutdown_timeout: Duration::from_secs(5),
+        shutdown_drain: opts.shutdown_drain,
         callback_schedule: vec![chrono::Duration::milliseconds(50); 3],
         business_plan_active: opts.business_plan,
         admin_key_hash: Some(indox_accounts::key::SecretHash::of(ADMIN_KEY)),
@@ -185,6 +208,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     let state = app.state().clone();
     let server = app.handle();
     let workers = app.worker_aborts();
+    let shutdown = app.shutdown();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base: format!("http://127.0.0.1:{port}/api/v1"),
@@ -198,6 +222,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         database_url: db_url,
         server,
         workers,
+        shutdown,
         _db: db,
     }
 }

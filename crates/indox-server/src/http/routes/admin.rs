@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::app::admin::{self, Admin, AdminError, OverrideRequest};
@@ -14,6 +14,35 @@ use crate::http::{read_body, ApiError, ErrorKind, ReqId};
 
 /// Largest JSON body of these routes.
 const MAX_JSON_BYTES: usize = 16 * 1024;
+
+/// `DELETE /admin/keys/{key_id}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyRevoked {
+    pub key_id: String,
+    pub revoked: bool,
+}
+
+/// `DELETE /admin/accounts/{id}/rate-limits/{scope}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OverrideRemoved {
+    #[schema(value_type = uuid::Uuid)]
+    pub account_id: indox_core::AccountId,
+    pub capability: String,
+    pub removed: bool,
+}
+
+/// `GET /admin/dead-tasks`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeadTasks {
+    pub items: Vec<admin::DeadTaskView>,
+}
+
+/// `POST /admin/dead-tasks/{id}/retry`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TaskRequeued {
+    pub id: i64,
+    pub requeued: bool,
+}
 
 /// Registers the admin routes (inside the `/api/v1` scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -169,6 +198,21 @@ fn number(field: &'static str, v: Option<&str>) -> Result<Option<i64>, ApiError>
 }
 
 /// `POST /admin/accounts` `{name, markup_rate?}` → 201.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/accounts",
+    tag = "admin",
+    operation_id = "admin_create_account",
+    request_body(content = crate::http::openapi::schemas::CreateAccountRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The account", body = crate::app::admin::AccountDetail),
+        (status = 400, description = "Malformed JSON, or not an object", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A field is invalid or unknown", body = crate::http::error::ErrorBody),
+
+    ),
+    security(("admin" = []))
+)]
 pub async fn create_account(
     _: AdminCaller,
     state: web::Data<AppState>,
@@ -187,6 +231,20 @@ pub async fn create_account(
 }
 
 /// `GET /admin/accounts?page=&page_size=`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/accounts",
+    tag = "admin",
+    operation_id = "admin_list_accounts",
+    params(("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "From 1"), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 500, description = "1 to 500 (default 50)")),
+    responses(
+        (status = 200, description = "One page of accounts, oldest first", body = crate::app::admin::AccountList),
+        (status = 400, description = "Malformed query string", body = crate::http::error::ErrorBody),
+        (status = 422, description = "`page` or `page_size` out of range", body = crate::http::error::ErrorBody),
+
+    ),
+    security(("admin" = []))
+)]
 pub async fn list_accounts(
     _: AdminCaller,
     state: web::Data<AppState>,
@@ -202,6 +260,19 @@ pub async fn list_accounts(
 }
 
 /// `GET /admin/accounts/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/accounts/{id}",
+    tag = "admin",
+    operation_id = "admin_get_account",
+    params(("id" = String, Path, description = "The account id")),
+    responses(
+        (status = 200, description = "The account with its keys (never their secrets)", body = crate::app::admin::AccountDetail),
+        (status = 404, description = "No such account", body = crate::http::error::ErrorBody),
+
+    ),
+    security(("admin" = []))
+)]
 pub async fn get_account(
     _: AdminCaller,
     state: web::Data<AppState>,
@@ -216,6 +287,23 @@ pub async fn get_account(
 }
 
 /// `POST /admin/accounts/{id}/keys` `{label?}` → 201 with the key, shown this once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/accounts/{id}/keys",
+    tag = "admin",
+    operation_id = "admin_create_key",
+    request_body(content = Option<crate::http::openapi::schemas::CreateKeyRequest>, content_type = "application/json"),
+    params(("id" = String, Path, description = "The account id")),
+    responses(
+        (status = 201, description = "The key; `api_key` is shown this once", body = crate::app::admin::IssuedKey),
+        (status = 400, description = "Malformed JSON, or not an object", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such account", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A field is invalid or unknown", body = crate::http::error::ErrorBody),
+
+    ),
+    security(("admin" = []))
+)]
 pub async fn create_key(
     _: AdminCaller,
     state: web::Data<AppState>,
@@ -233,6 +321,19 @@ pub async fn create_key(
 }
 
 /// `DELETE /admin/keys/{key_id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/keys/{key_id}",
+    tag = "admin",
+    operation_id = "admin_revoke_key",
+    params(("key_id" = String, Path, description = "The key id")),
+    responses(
+        (status = 200, description = "Revoked, effective at once", body = KeyRevoked),
+        (status = 404, description = "No such key", body = crate::http::error::ErrorBody),
+
+    ),
+    security(("admin" = []))
+)]
 pub async fn revoke_key(
     _: AdminCaller,
     state: web::Data<AppState>,
@@ -241,12 +342,32 @@ pub async fn revoke_key(
 ) -> Result<HttpResponse, ApiError> {
     respond(rid, StatusCode::OK, async {
         Admin::from_state(&state).revoke_key(&path).await?;
-        Ok(serde_json::json!({"key_id": path.as_str(), "revoked": true}))
+        Ok(KeyRevoked {
+            key_id: path.into_inner(),
+            revoked: true,
+        })
     })
     .await
 }
 
 /// `POST /admin/accounts/{id}/top-ups` `{amount: "10.00", reference?, note?}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/accounts/{id}/top-ups",
+    tag = "admin",
+    operation_id = "admin_top_up",
+    request_body(content = crate::http::openapi::schemas::TopUpRequest, content_type = "application/json"),
+    params(("id" = String, Path, description = "The account id")),
+    responses(
+        (status = 200, description = "Credited (or, with a known `reference`, replayed)", body = crate::app::admin::TopUpResult),
+        (status = 400, description = "Malformed JSON, or not an object", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such account", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A field is invalid or unknown", body = crate::http::error::ErrorBody),
+
+    ),
+    security(("admin" = []))
+)]
 pub async fn top_up(
     _: AdminCaller,
     state: web::Data<AppState>,
@@ -279,6 +400,23 @@ pub async fn top_up(
 }
 
 /// `PUT /admin/accounts/{id}/markup` `{markup_rate: "0.15" | null}`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/accounts/{id}/markup",
+    tag = "admin",
+    operation_id = "admin_set_markup",
+    request_body(content = crate::http::openapi::schemas::MarkupRequest, content_type = "application/json"),
+    params(("id" = String, Path, description = "The account id")),
+    responses(
+        (status = 200, description = "The account", body = crate::app::admin::AccountView),
+        (status = 400, description = "Malformed JSON, or not an object", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such account", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A field is invalid or unknown", body = crate::http::error::ErrorBody),
+
+    ),
+    security(("admin" = []))
+)]
 pub async fn set_markup(
     _: AdminCaller,
     state: web::Data<AppState>,
@@ -302,6 +440,20 @@ pub async fn set_markup(
 }
 
 /// `GET /admin/accounts/{id}/rate-limits`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/accounts/{id}/rate-limits",
+    tag = "admin",
+    operation_id = "admin_rate_limits",
+    params(("id" = String, Path, description = "The account id")),
+    responses(
+        (status = 200, description = "The account's overrides", body = crate::app::admin::RateLimits),
+        (status = 404, description = "No such account", body = crate::http::error::ErrorBody),
+        (status = 501, description = "This gateway has no override store", body = crate::http::error::ErrorBody),
+
+    ),
+    security(("admin" = []))
+)]
 pub async fn rate_limits(
     _: AdminCaller,
     state: web::Data<AppState>,
@@ -316,6 +468,24 @@ pub async fn rate_limits(
 }
 
 /// `PUT /admin/accounts/{id}/rate-limits` `{capability?, limit, window_seconds}`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/accounts/{id}/rate-limits",
+    tag = "admin",
+    operation_id = "admin_set_rate_limit",
+    request_body(content = crate::http::openapi::schemas::RateLimitRequest, content_type = "application/json"),
+    params(("id" = String, Path, description = "The account id")),
+    responses(
+        (status = 200, description = "The stored override", body = crate::app::admin::OverrideView),
+        (status = 400, description = "Malformed JSON, or not an object", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such account", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A field is invalid or unknown", body = crate::http::error::ErrorBody),
+        (status = 501, description = "This gateway has no override store", body = crate::http::error::ErrorBody),
+
+    ),
+    security(("admin" = []))
+)]
 pub async fn set_rate_limit(
     _: AdminCaller,
     state: web::Data<AppState>,
@@ -337,6 +507,21 @@ pub async fn set_rate_limit(
 }
 
 /// `DELETE /admin/accounts/{id}/rate-limits/{capability|all}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/accounts/{id}/rate-limits/{scope}",
+    tag = "admin",
+    operation_id = "admin_remove_rate_limit",
+    params(("id" = String, Path, description = "The account id"), ("scope" = String, Path, description = "A capability, or `all`")),
+    responses(
+        (status = 200, description = "Removed: the configured limit applies again", body = OverrideRemoved),
+        (status = 404, description = "No such account or override", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Not a capability", body = crate::http::error::ErrorBody),
+        (status = 501, description = "This gateway has no override store", body = crate::http::error::ErrorBody),
+
+    ),
+    security(("admin" = []))
+)]
 pub async fn remove_rate_limit(
     _: AdminCaller,
     state: web::Data<AppState>,
@@ -349,12 +534,30 @@ pub async fn remove_rate_limit(
         Admin::from_state(&state)
             .remove_rate_limit(account, &scope)
             .await?;
-        Ok(serde_json::json!({"account_id": account, "capability": scope, "removed": true}))
+        Ok(OverrideRemoved {
+            account_id: account,
+            capability: scope,
+            removed: true,
+        })
     })
     .await
 }
 
 /// `GET /admin/dead-tasks?limit=`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/dead-tasks",
+    tag = "admin",
+    operation_id = "admin_dead_tasks",
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "How many (default 50)")),
+    responses(
+        (status = 200, description = "Background tasks that used up their attempts, newest first", body = DeadTasks),
+        (status = 400, description = "Malformed query string", body = crate::http::error::ErrorBody),
+        (status = 422, description = "`limit` out of range", body = crate::http::error::ErrorBody),
+
+    ),
+    security(("admin" = []))
+)]
 pub async fn dead_tasks(
     _: AdminCaller,
     state: web::Data<AppState>,
@@ -364,12 +567,25 @@ pub async fn dead_tasks(
     respond(rid, StatusCode::OK, async {
         let limit = number("limit", query.limit.as_deref())?;
         let items = Admin::from_state(&state).dead_tasks(limit).await?;
-        Ok(serde_json::json!({ "items": items }))
+        Ok(DeadTasks { items })
     })
     .await
 }
 
 /// `POST /admin/dead-tasks/{id}/retry`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/dead-tasks/{id}/retry",
+    tag = "admin",
+    operation_id = "admin_retry_task",
+    params(("id" = String, Path, description = "The dead task's id")),
+    responses(
+        (status = 200, description = "Put back in the queue", body = TaskRequeued),
+        (status = 404, description = "No such dead task", body = crate::http::error::ErrorBody),
+
+    ),
+    security(("admin" = []))
+)]
 pub async fn retry_task(
     _: AdminCaller,
     state: web::Data<AppState>,
@@ -386,7 +602,7 @@ pub async fn retry_task(
         };
         let id: i64 = path.trim().parse().map_err(|_| not_found())?;
         Admin::from_state(&state).retry_task(id).await?;
-        Ok(serde_json::json!({"id": id, "requeued": true}))
+        Ok(TaskRequeued { id, requeued: true })
     })
     .await
 }

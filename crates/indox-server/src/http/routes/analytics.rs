@@ -23,6 +23,24 @@ pub struct AnalyticsParams {
 
 /// `GET /api/v1/analytics`: with an account key, that account's usage; with the admin key,
 /// `account_id`'s or (without it) every account's.
+#[utoipa::path(
+    get,
+    path = "/api/v1/analytics",
+    tag = "account",
+    operation_id = "analytics",
+    params(
+        ("from" = Option<chrono::NaiveDate>, Query, description = "First day, UTC (default: 29 days before `to`)"),
+        ("to" = Option<chrono::NaiveDate>, Query, description = "Last day, UTC (default: today)"),
+        ("granularity" = Option<String>, Query, pattern = "^(day|hour)$", description = "`day` (default; at most 366 days) or `hour` (at most 31 days)"),
+        ("account_id" = Option<uuid::Uuid>, Query, description = "Admin key only: one account (omit for all)"),
+    ),
+    responses(
+        (status = 200, description = "Usage and spend by capability and time bucket", body = crate::http::openapi::schemas::Analytics),
+        (status = 400, description = "Malformed query string", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A date, the range or the granularity is invalid, or `account_id` without the admin key", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("admin" = []))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -71,6 +89,14 @@ pub async fn get(
 }
 
 /// `GET /api/v1/account`: balance, markup and whether the account brings its own key.
+#[utoipa::path(
+    get,
+    path = "/api/v1/account",
+    tag = "account",
+    operation_id = "account",
+    responses((status = 200, description = "Your account", body = crate::http::openapi::schemas::AccountOverview)),
+    security(("bearer" = []))
+)]
 pub async fn account(
     state: web::Data<AppState>,
     caller: Caller,
@@ -84,6 +110,23 @@ pub async fn account(
 }
 
 /// `PUT /api/v1/account/resemble-key` `{"api_key"}`: bring your own Resemble key.
+#[utoipa::path(
+    put,
+    path = "/api/v1/account/resemble-key",
+    tag = "account",
+    operation_id = "put_resemble_key",
+    request_body(content = crate::http::openapi::schemas::ResembleKeyRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored: calls for this account now use it", body = crate::http::openapi::schemas::ByokStatus),
+        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 422, description = "No key, or Resemble refused it", body = crate::http::error::ErrorBody),
+        (status = 502, description = "Resemble failed", body = crate::http::error::ErrorBody),
+        (status = 503, description = "BYOK is not configured on this gateway, or Resemble or a store is unavailable", body = crate::http::error::ErrorBody),
+        (status = 504, description = "Resemble timed out", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn put_resemble_key(
     state: web::Data<AppState>,
     caller: Caller,
@@ -100,6 +143,14 @@ pub async fn put_resemble_key(
 }
 
 /// `DELETE /api/v1/account/resemble-key`: back to the platform's key.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/account/resemble-key",
+    tag = "account",
+    operation_id = "delete_resemble_key",
+    responses((status = 200, description = "Removed (or there was none)", body = crate::http::openapi::schemas::ByokStatus)),
+    security(("bearer" = []))
+)]
 pub async fn delete_resemble_key(
     state: web::Data<AppState>,
     caller: Caller,
@@ -118,6 +169,19 @@ pub struct JobsParams {
 }
 
 /// `GET /api/v1/resemble/jobs?limit=`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/resemble/jobs",
+    tag = "jobs",
+    operation_id = "list_jobs",
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "How many (default 20)")),
+    responses(
+        (status = 200, description = "Your most recent jobs of every kind, newest first", body = crate::http::openapi::schemas::JobList),
+        (status = 400, description = "Malformed query string", body = crate::http::error::ErrorBody),
+        (status = 422, description = "`limit` out of range", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn jobs(
     state: web::Data<AppState>,
     caller: Caller,
@@ -132,6 +196,14 @@ pub async fn jobs(
 
 /// `GET /api/v1/admin/reconciliation`: the latest reconciled day's per-unit lines and the
 /// open alerts (admin key).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/reconciliation",
+    tag = "admin",
+    operation_id = "reconciliation",
+    responses((status = 200, description = "The latest reconciled day and the open drift alerts", body = crate::http::openapi::schemas::Reconciliation)),
+    security(("admin" = []))
+)]
 pub async fn reconciliation(
     _: crate::http::auth::AdminCaller,
     state: web::Data<AppState>,

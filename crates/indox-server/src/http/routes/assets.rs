@@ -1,14 +1,46 @@
 //! `GET /api/v1/resemble/assets/{id}`: a fresh presigned URL for a live asset the caller owns.
 
 use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
 use indox_retention::{presign_ttl, RetentionError};
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::http::auth::Caller;
 use crate::http::{ApiError, ErrorKind, ReqId};
 
+/// A stored audio file with a fresh presigned URL.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AssetView {
+    pub asset_id: Uuid,
+    /// The retention class.
+    pub class: &'static str,
+    pub content_type: String,
+    pub size_bytes: u64,
+    pub created_at: DateTime<Utc>,
+    /// When retention deletes it; `null` for permanent classes.
+    pub retention_expires_at: Option<DateTime<Utc>>,
+    pub audio_url: String,
+    /// When `audio_url` stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Reads one asset and presigns a new URL for it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/resemble/assets/{asset_id}",
+    tag = "assets",
+    operation_id = "get_asset",
+    params(("asset_id" = String, Path, description = "An `asset_id` from an answer")),
+    responses(
+        (status = 200, description = "A fresh presigned URL", body = AssetView),
+        (status = 404, description = "No such asset for your account", body = crate::http::error::ErrorBody),
+        (status = 410, description = "Deleted by its retention policy", body = crate::http::error::ErrorBody),
+        (status = 503, description = "Still being copied to storage (retry), or the store is unavailable", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -51,16 +83,16 @@ pub async fn get(
             return Err(RetentionError::Gone.into());
         };
         let url = state.objects.presign_get(&asset.object_key, ttl).await?;
-        Ok(HttpResponse::Ok().json(serde_json::json!({
-            "asset_id": asset.id,
-            "class": asset.class.as_str(),
-            "content_type": asset.content_type,
-            "size_bytes": asset.size_bytes,
-            "created_at": asset.created_at,
-            "retention_expires_at": asset.expires_at,
-            "audio_url": url,
-            "expires_at": now + ttl,
-        })))
+        Ok(HttpResponse::Ok().json(AssetView {
+            asset_id: asset.id,
+            class: asset.class.as_str(),
+            content_type: asset.content_type,
+            size_bytes: asset.size_bytes,
+            created_at: asset.created_at,
+            retention_expires_at: asset.expires_at,
+            audio_url: url,
+            expires_at: now + ttl,
+        }))
     };
     run.await.map_err(|e: ApiError| e.with_request_id(rid.0))
 }

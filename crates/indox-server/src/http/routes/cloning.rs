@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use crate::app::{cloning, AppState};
@@ -43,6 +43,24 @@ async fn body(state: &AppState, payload: web::Payload) -> Result<bytes::Bytes, A
 }
 
 /// `POST /resemble/voices`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/resemble/voices",
+    tag = "cloning",
+    operation_id = "create_voice",
+    request_body(content = crate::http::openapi::schemas::CreateVoiceRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The voice, with its consent record", body = crate::http::openapi::schemas::ClonedVoice),
+        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A field is invalid (consent is required)", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::http::error::ErrorBody),
+        (status = 502, description = "Resemble failed", body = crate::http::error::ErrorBody),
+        (status = 503, description = "The Business-plan gate is closed (`business_plan_required`), or Resemble or a store is unavailable", body = crate::http::error::ErrorBody),
+        (status = 504, description = "Resemble timed out", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -57,6 +75,17 @@ pub async fn create(
 }
 
 /// `GET /resemble/voices`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/resemble/voices",
+    tag = "cloning",
+    operation_id = "list_cloned_voices",
+    responses(
+        (status = 200, description = "Your cloned voices, newest first", body = crate::http::openapi::schemas::ClonedVoiceList),
+        (status = 503, description = "The Business-plan gate is closed (`business_plan_required`), or a store is unavailable", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -72,6 +101,19 @@ pub async fn list(
 }
 
 /// `GET /resemble/voices/{uuid}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/resemble/voices/{uuid}",
+    tag = "cloning",
+    operation_id = "get_cloned_voice",
+    params(("uuid" = String, Path, description = "The voice's uuid")),
+    responses(
+        (status = 200, description = "The voice", body = crate::http::openapi::schemas::ClonedVoice),
+        (status = 404, description = "No such voice for your account", body = crate::http::error::ErrorBody),
+        (status = 503, description = "The Business-plan gate is closed (`business_plan_required`), or a store is unavailable", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -88,6 +130,22 @@ pub async fn get(
 }
 
 /// `DELETE /resemble/voices/{uuid}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/resemble/voices/{uuid}",
+    tag = "cloning",
+    operation_id = "delete_cloned_voice",
+    params(("uuid" = String, Path, description = "The voice's uuid")),
+    responses(
+        (status = 200, description = "Deleted upstream; the subscription stops, consent and recordings stay", body = crate::http::openapi::schemas::ClonedVoice),
+        (status = 404, description = "No such voice for your account", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::http::error::ErrorBody),
+        (status = 502, description = "Resemble failed", body = crate::http::error::ErrorBody),
+        (status = 503, description = "The Business-plan gate is closed (`business_plan_required`), or Resemble or a store is unavailable", body = crate::http::error::ErrorBody),
+        (status = 504, description = "Resemble timed out", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Caller,
@@ -104,6 +162,19 @@ pub async fn delete(
 }
 
 /// `GET /resemble/voices/{uuid}/consent`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/resemble/voices/{uuid}/consent",
+    tag = "cloning",
+    operation_id = "get_consent",
+    params(("uuid" = String, Path, description = "The voice's uuid")),
+    responses(
+        (status = 200, description = "The consent record and the recordings it covers", body = crate::http::openapi::schemas::ConsentRecord),
+        (status = 404, description = "No such voice for your account", body = crate::http::error::ErrorBody),
+        (status = 503, description = "The Business-plan gate is closed (`business_plan_required`), or a store is unavailable", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn consent(
     state: web::Data<AppState>,
     caller: Caller,
@@ -120,6 +191,27 @@ pub async fn consent(
 }
 
 /// `POST /resemble/voices/{uuid}/recordings`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/resemble/voices/{uuid}/recordings",
+    tag = "cloning",
+    operation_id = "add_recording",
+    request_body(content = crate::http::openapi::schemas::AddRecordingRequest, content_type = "application/json"),
+    params(("uuid" = String, Path, description = "The voice's uuid")),
+    responses(
+        (status = 201, description = "Stored permanently and sent to Resemble", body = crate::http::openapi::schemas::RecordingAdded),
+        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such voice for your account", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The voice was deleted, or has a recording of this name", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A field is invalid, or the audio cannot be fetched or measured", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::http::error::ErrorBody),
+        (status = 502, description = "Resemble failed", body = crate::http::error::ErrorBody),
+        (status = 503, description = "The Business-plan gate is closed (`business_plan_required`), or Resemble or a store is unavailable", body = crate::http::error::ErrorBody),
+        (status = 504, description = "Resemble timed out", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn add_recording(
     state: web::Data<AppState>,
     caller: Caller,
@@ -135,6 +227,28 @@ pub async fn add_recording(
 }
 
 /// `POST /resemble/voices/{uuid}/build` (202: training runs in the background).
+#[utoipa::path(
+    post,
+    path = "/api/v1/resemble/voices/{uuid}/build",
+    tag = "cloning",
+    operation_id = "build_voice",
+    request_body(content = Option<crate::http::openapi::schemas::BuildRequest>, content_type = "application/json"),
+    params(("uuid" = String, Path, description = "The voice's uuid")),
+    responses(
+        (status = 202, description = "Training: one month is held and billed when it finishes", body = crate::http::openapi::schemas::ClonedVoice),
+        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 402, description = "The balance cannot cover the first month", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such voice for your account", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The voice cannot be built now (state or recordings)", body = crate::http::error::ErrorBody),
+        (status = 422, description = "`callback_uri` is refused", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::http::error::ErrorBody),
+        (status = 502, description = "Resemble failed", body = crate::http::error::ErrorBody),
+        (status = 503, description = "The Business-plan gate is closed (`business_plan_required`), or Resemble or a store is unavailable", body = crate::http::error::ErrorBody),
+        (status = 504, description = "Resemble timed out", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn build(
     state: web::Data<AppState>,
     caller: Caller,
@@ -151,6 +265,27 @@ pub async fn build(
 }
 
 /// `POST /resemble/voices/build` `{voice_uuid}`: the product page's table names this form.
+#[utoipa::path(
+    post,
+    path = "/api/v1/resemble/voices/build",
+    tag = "cloning",
+    operation_id = "build_voice_by_body",
+    request_body(content = crate::http::openapi::schemas::BuildByBodyRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Training: one month is held and billed when it finishes", body = crate::http::openapi::schemas::ClonedVoice),
+        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 402, description = "The balance cannot cover the first month", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such voice for your account", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The voice cannot be built now (state or recordings)", body = crate::http::error::ErrorBody),
+        (status = 422, description = "`voice_uuid` is missing or `callback_uri` is refused", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::http::error::ErrorBody),
+        (status = 502, description = "Resemble failed", body = crate::http::error::ErrorBody),
+        (status = 503, description = "The Business-plan gate is closed (`business_plan_required`), or Resemble or a store is unavailable", body = crate::http::error::ErrorBody),
+        (status = 504, description = "Resemble timed out", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn build_by_body(
     state: web::Data<AppState>,
     caller: Caller,
@@ -175,6 +310,24 @@ pub async fn build_by_body(
 }
 
 /// `POST /resemble/voice-design`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/resemble/voice-design",
+    tag = "cloning",
+    operation_id = "design_voice",
+    request_body(content = crate::http::openapi::schemas::DesignRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Three candidates, mirrored for 14 days", body = crate::http::openapi::schemas::VoiceDesign),
+        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 422, description = "`prompt` is missing or too long", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::http::error::ErrorBody),
+        (status = 502, description = "Resemble failed", body = crate::http::error::ErrorBody),
+        (status = 503, description = "The Business-plan gate is closed (`business_plan_required`), or Resemble or a store is unavailable", body = crate::http::error::ErrorBody),
+        (status = 504, description = "Resemble timed out", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn design(
     state: web::Data<AppState>,
     caller: Caller,
@@ -189,6 +342,19 @@ pub async fn design(
 }
 
 /// `GET /resemble/voice-design/{design_id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/resemble/voice-design/{design_id}",
+    tag = "cloning",
+    operation_id = "get_design",
+    params(("design_id" = String, Path, description = "The `design_id`")),
+    responses(
+        (status = 200, description = "The design with fresh candidate URLs", body = crate::http::openapi::schemas::VoiceDesign),
+        (status = 404, description = "No such design for your account", body = crate::http::error::ErrorBody),
+        (status = 503, description = "The Business-plan gate is closed (`business_plan_required`), or a store is unavailable", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get_design(
     state: web::Data<AppState>,
     caller: Caller,
@@ -205,6 +371,28 @@ pub async fn get_design(
 }
 
 /// `POST /resemble/voice-design/{design_id}/{index}/voice` (202: the voice trains in the background).
+#[utoipa::path(
+    post,
+    path = "/api/v1/resemble/voice-design/{design_id}/{index}/voice",
+    tag = "cloning",
+    operation_id = "voice_from_design",
+    request_body(content = crate::http::openapi::schemas::DesignVoiceRequest, content_type = "application/json"),
+    params(("design_id" = String, Path, description = "The `design_id`"), ("index" = String, Path, description = "A candidate's `index`")),
+    responses(
+        (status = 202, description = "A rapid voice from the candidate, training; billed like a build", body = crate::http::openapi::schemas::ClonedVoice),
+        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 402, description = "The balance cannot cover the first month", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such design for your account", body = crate::http::error::ErrorBody),
+        (status = 410, description = "The design expired (14 days)", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A field or the index is invalid", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::http::error::ErrorBody),
+        (status = 502, description = "Resemble failed", body = crate::http::error::ErrorBody),
+        (status = 503, description = "The Business-plan gate is closed (`business_plan_required`), or Resemble or a store is unavailable", body = crate::http::error::ErrorBody),
+        (status = 504, description = "Resemble timed out", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn design_voice(
     state: web::Data<AppState>,
     caller: Caller,
@@ -220,19 +408,27 @@ pub async fn design_voice(
     .await
 }
 
-/// Any other method on a cloning path: the gate first, then 405.
+/// Any other method on a cloning path: the gate first, then 405 with `Allow`.
 pub async fn other(
     state: web::Data<AppState>,
     _caller: Caller,
     rid: ReqId,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    respond(&state, rid, StatusCode::OK, async {
+    let result = respond(&state, rid, StatusCode::OK, async {
         Err(ApiError::new(
             ErrorKind::MethodNotAllowed,
             "this method is not supported on this path; see the route table in the README",
         ))
     })
-    .await
+    .await;
+    match result {
+        Err(e) if matches!(e.kind, ErrorKind::MethodNotAllowed) => Ok(crate::http::with_allow(
+            actix_web::ResponseError::error_response(&e),
+            req.path(),
+        )),
+        other => other,
+    }
 }
 
 /// Registers the cloning and design routes.

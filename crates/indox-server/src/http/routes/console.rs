@@ -21,16 +21,40 @@ fn asset(content_type: &str, body: &'static str) -> HttpResponse {
 }
 
 /// `GET /console`.
+#[utoipa::path(
+    get,
+    path = "/console",
+    tag = "operations",
+    operation_id = "console",
+    responses((status = 200, description = "The usage console (it signs in with your API key)", content_type = "text/html", body = String)),
+    security(())
+)]
 pub async fn page() -> HttpResponse {
     asset("text/html; charset=utf-8", INDEX)
 }
 
 /// `GET /console/app.js`.
+#[utoipa::path(
+    get,
+    path = "/console/app.js",
+    tag = "operations",
+    operation_id = "console_script",
+    responses((status = 200, description = "The console's script", content_type = "text/javascript", body = String)),
+    security(())
+)]
 pub async fn script() -> HttpResponse {
     asset("text/javascript; charset=utf-8", SCRIPT)
 }
 
 /// `GET /console/app.css`.
+#[utoipa::path(
+    get,
+    path = "/console/app.css",
+    tag = "operations",
+    operation_id = "console_style",
+    responses((status = 200, description = "The console's stylesheet", content_type = "text/css", body = String)),
+    security(())
+)]
 pub async fn style() -> HttpResponse {
     asset("text/css; charset=utf-8", STYLE)
 }

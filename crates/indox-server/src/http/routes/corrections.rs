@@ -63,6 +63,22 @@ fn uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiError> {
 
 /// `POST /api/v1/admin/usage/{usage_id}/refunds` `{amount, note}`: credits back up to what
 /// the row charged (all refunds of a row together), with a `refund` entry linked to it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/usage/{usage_id}/refunds",
+    tag = "admin",
+    operation_id = "admin_refund",
+    request_body(content = crate::http::openapi::schemas::CorrectionRequest, content_type = "application/json"),
+    params(("usage_id" = String, Path, description = "The usage row")),
+    responses(
+        (status = 201, description = "Credited back with a `refund` ledger entry", body = crate::http::openapi::schemas::Refund),
+        (status = 400, description = "Malformed JSON, not an object, or an unknown field", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A field is invalid", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such usage row", body = crate::http::error::ErrorBody),
+    ),
+    security(("admin" = []))
+)]
 pub async fn refund(
     _: AdminCaller,
     state: web::Data<AppState>,
@@ -88,6 +104,23 @@ pub async fn refund(
 
 /// `POST /api/v1/admin/accounts/{id}/adjustments` `{amount, note}`: a signed correction
 /// with an `adjustment` entry; a debit may not take the available balance below zero.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/accounts/{id}/adjustments",
+    tag = "admin",
+    operation_id = "admin_adjust",
+    request_body(content = crate::http::openapi::schemas::CorrectionRequest, content_type = "application/json"),
+    params(("id" = String, Path, description = "The account id")),
+    responses(
+        (status = 201, description = "Corrected with an `adjustment` ledger entry", body = crate::http::openapi::schemas::Adjustment),
+        (status = 400, description = "Malformed JSON, not an object, or an unknown field", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A field is invalid", body = crate::http::error::ErrorBody),
+        (status = 402, description = "A debit would take the available balance below zero", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such account", body = crate::http::error::ErrorBody),
+    ),
+    security(("admin" = []))
+)]
 pub async fn adjust(
     _: AdminCaller,
     state: web::Data<AppState>,

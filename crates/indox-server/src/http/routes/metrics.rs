@@ -7,6 +7,14 @@ use crate::http::auth::AdminCaller;
 
 /// The text exposition format, version 0.0.4. Needs `Authorization: Bearer <admin key>`:
 /// the numbers (traffic per route, queue depths, rejections) are business data.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String)),
+    security(("admin" = []))
+)]
 pub async fn metrics(_admin: AdminCaller, state: web::Data<AppState>) -> HttpResponse {
     let body = state
         .metrics

@@ -18,12 +18,16 @@ use actix_web::web;
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
+    cfg.app_data(web::QueryConfig::default().error_handler(crate::http::query_error))
+        .app_data(web::PathConfig::default().error_handler(crate::http::path_error))
+        .app_data(web::JsonConfig::default().error_handler(crate::http::json_error))
+        .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(metrics::metrics))
         .configure(console::configure)
         .service(
             web::scope("/api/v1")
+                .route("/openapi.json", web::get().to(crate::http::openapi::serve))
                 .route("/analytics", web::get().to(analytics::get))
                 .route(
                     "/admin/reconciliation",

@@ -9,6 +9,28 @@ use crate::http::auth::Caller;
 use crate::http::{rate_headers, read_body, ApiError, ReqId};
 
 /// Synthesizes speech; honours `Idempotency-Key`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/resemble/tts/synthesize",
+    tag = "tts",
+    operation_id = "synthesize",
+    request_body(content = crate::http::openapi::schemas::SynthesisRequest, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Replays the stored answer of an earlier request with the same key and body (1-255 visible ASCII characters)")),
+    responses(
+        (status = 200, description = "The audio, its stored copy and the billing block", body = crate::http::openapi::schemas::SynthesisResponse),
+        (status = 400, description = "Malformed JSON or `Idempotency-Key`", body = crate::http::error::ErrorBody),
+        (status = 402, description = "The balance cannot cover the request", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such voice", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` is in flight", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A field is invalid, or the key was used with another body", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::http::error::ErrorBody),
+        (status = 502, description = "Resemble failed", body = crate::http::error::ErrorBody),
+        (status = 503, description = "Resemble or a store is unavailable", body = crate::http::error::ErrorBody),
+        (status = 504, description = "Resemble timed out", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn synthesize(
     state: web::Data<AppState>,
     caller: Caller,
@@ -44,6 +66,27 @@ pub async fn synthesize(
 }
 
 /// Streams speech as chunked WAV; the usage row (id in `X-Usage-Id`) is written when it ends.
+#[utoipa::path(
+    post,
+    path = "/api/v1/resemble/tts/stream",
+    tag = "tts",
+    operation_id = "stream",
+    request_body(content = crate::http::openapi::schemas::SynthesisRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Chunked WAV (PCM_16) as it is produced", content_type = "audio/wav", body = String,
+            headers(("x-usage-id" = String, description = "The usage row written when the stream ends"))),
+        (status = 400, description = "Malformed JSON", body = crate::http::error::ErrorBody),
+        (status = 402, description = "The balance cannot cover the hold", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such voice", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A field is invalid (streams are WAV, PCM_16, at most 2,000 characters)", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::http::error::ErrorBody),
+        (status = 502, description = "Resemble failed", body = crate::http::error::ErrorBody),
+        (status = 503, description = "Resemble or a store is unavailable", body = crate::http::error::ErrorBody),
+        (status = 504, description = "Resemble timed out", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn stream(
     state: web::Data<AppState>,
     caller: Caller,

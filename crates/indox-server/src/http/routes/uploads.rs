@@ -12,6 +12,20 @@ use crate::http::{read_body_limited, ApiError, ErrorKind, ReqId};
 const TOO_LARGE_ADVICE: &str = "upload a shorter or more compressed recording";
 
 /// Reads the form and hands the file to [`uploads::upload`]; answers 201.
+#[utoipa::path(
+    post,
+    path = "/api/v1/resemble/uploads",
+    tag = "assets",
+    operation_id = "upload",
+    request_body(content = crate::http::openapi::schemas::UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored (free of charge)", body = uploads::Uploaded),
+        (status = 400, description = "Not a multipart/form-data body", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Larger than `INDOX_MAX_UPLOAD_BYTES`", body = crate::http::error::ErrorBody),
+        (status = 422, description = "No file, not WAV or MP3 audio, an unknown purpose, or a field twice", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,

@@ -32,6 +32,26 @@ fn number(field: &'static str, v: Option<&str>) -> Result<Option<i64>, ApiError>
 }
 
 /// Lists one page of voices.
+#[utoipa::path(
+    get,
+    path = "/api/v1/resemble/tts/voices",
+    tag = "tts",
+    operation_id = "list_voices",
+    params(
+        ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "From 1 (default 1)"),
+        ("page_size" = Option<i64>, Query, minimum = 10, maximum = 1000, description = "10 to 1000 (default 10)"),
+    ),
+    responses(
+        (status = 200, description = "One page of voices", body = crate::http::openapi::schemas::VoicePage),
+        (status = 400, description = "Malformed query string", body = crate::http::error::ErrorBody),
+        (status = 422, description = "`page` or `page_size` out of range", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::http::error::ErrorBody),
+        (status = 502, description = "Resemble failed", body = crate::http::error::ErrorBody),
+        (status = 503, description = "Resemble or a store is unavailable", body = crate::http::error::ErrorBody),
+        (status = 504, description = "Resemble timed out", body = crate::http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
