@@ -302,6 +302,18 @@ fn consent_of(caller: &Principal, text: String, now: DateTime<Utc>) -> Consent {
     }
 }
 
+/// Deletes a voice just created upstream that the gateway will not keep; a failure is
+/// logged (the voice is then left upstream unrecorded).
+async fn undo_upstream_voice(state: &AppState, caller: &Principal, uuid: &str, why: &str) {
+    let undo = match cloning_of(state, &caller.account).await {
+        Ok(c) => c.delete_voice(uuid).await,
+        Err(e) => Err(UpstreamError::Connect(e.message)),
+    };
+    if let Err(error) = undo {
+        tracing::error!(voice = %uuid, %error, why, "a voice created upstream could not be deleted again");
+    }
+}
+
 /// Records a voice created upstream; if that fails, deletes it upstream again so no
 /// unrecorded voice is left there.
 async fn record_voice(
@@ -310,13 +322,7 @@ async fn record_voice(
     voice: &NewClonedVoice,
 ) -> Result<(), ApiError> {
     if let Err(e) = state.clones.create_voice(voice).await {
-        let undo = match cloning_of(state, &caller.account).await {
-            Ok(c) => c.delete_voice(&voice.upstream_uuid).await,
-            Err(e) => Err(UpstreamError::Connect(e.message)),
-        };
-        if let Err(undo) = undo {
-            tracing::error!(voice = %voice.upstream_uuid, error = %undo, "a voice created upstream could not be recorded nor deleted");
-        }
+        undo_upstream_voice(state, caller, &voice.upstream_uuid, "could not be recorded").await;
         return Err(e.into());
     }
     Ok(())
@@ -1127,13 +1133,7 @@ pub async fn voice_from_design(
     let stored = owned_voice(state, caller, &uuid).await?;
     if let Err(e) = start_build(state, caller, &stored, true, None).await {
         // Not paid for: do not leave a usable voice upstream.
-        let undo = match cloning_of(state, &caller.account).await {
-            Ok(c) => c.delete_voice(&uuid).await,
-            Err(e) => Err(UpstreamError::Connect(e.message)),
-        };
-        if let Err(undo) = undo {
-            tracing::error!(voice = %uuid, error = %undo, "could not delete an unpaid voice upstream");
-        }
+        undo_upstream_voice(state, caller, &uuid, "was not paid for").await;
         if let Err(undo) = state.clones.mark_deleted(stored.id, now).await {
             tracing::error!(voice = %uuid, error = %undo, "could not mark an unpaid voice deleted");
         }

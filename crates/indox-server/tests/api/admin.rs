@@ -20,13 +20,6 @@ async fn json_of(resp: reqwest::Response, status: u16) -> Value {
     body
 }
 
-fn dec(v: &Value) -> Decimal {
-    v.as_str()
-        .unwrap_or_else(|| panic!("{v} is not a decimal string"))
-        .parse()
-        .unwrap()
-}
-
 async fn voices_status(app: &TestApp, key: &str) -> u16 {
     app.client
         .get(format!("{}/resemble/tts/voices", app.base))

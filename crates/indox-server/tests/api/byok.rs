@@ -7,10 +7,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-fn dec(v: &Value) -> Decimal {
-    v.as_str().expect("amounts are strings").parse().unwrap()
-}
-
 const OWN_KEY: &str = "own-resemble-key-0123456789-WXYZ";
 
 fn byok_app() -> Options {
@@ -23,19 +19,6 @@ fn byok_app() -> Options {
 }
 
 impl TestApp {
-    async fn put_key(&self, user: &User, key: &str) -> (u16, Value) {
-        let resp = self
-            .client
-            .put(format!("{}/account/resemble-key", self.base))
-            .bearer_auth(&user.key)
-            .json(&json!({ "api_key": key }))
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
     fn calls_with(&self, tail: &str) -> u64 {
         self.sim.stats().by_key.get(tail).copied().unwrap_or(0)
     }
@@ -48,10 +31,24 @@ async fn an_own_key_is_checked_sealed_used_and_billed_only_the_platform_fee() {
     let other = app.user("1.00").await;
 
     // A key Resemble refuses is not stored (BY1).
-    let (code, err) = app.put_key(&user, "not-a-valid-resemble-key-000").await;
+    let (code, err) = app
+        .call(
+            &user,
+            "PUT",
+            "/account/resemble-key",
+            Some(json!({"api_key": "not-a-valid-resemble-key-000"})),
+        )
+        .await;
     assert_eq!(code, 422, "{err}");
     assert_eq!(err["error"]["field"], "api_key");
-    let (code, short) = app.put_key(&user, "short").await;
+    let (code, short) = app
+        .call(
+            &user,
+            "PUT",
+            "/account/resemble-key",
+            Some(json!({"api_key": "short"})),
+        )
+        .await;
     assert_eq!(code, 422, "{short}");
     assert_eq!(
         app.psql("SELECT count(*) FROM account_provider_keys")
@@ -61,7 +58,14 @@ async fn an_own_key_is_checked_sealed_used_and_billed_only_the_platform_fee() {
     );
 
     // The real one is stored sealed: never in clear, shown by its last four characters.
-    let (code, status) = app.put_key(&user, OWN_KEY).await;
+    let (code, status) = app
+        .call(
+            &user,
+            "PUT",
+            "/account/resemble-key",
+            Some(json!({"api_key": OWN_KEY})),
+        )
+        .await;
     assert_eq!(code, 200, "{status}");
     assert_eq!(status["enabled"], true);
     assert_eq!(status["key_hint"], "…WXYZ");
@@ -189,7 +193,14 @@ async fn an_own_key_is_checked_sealed_used_and_billed_only_the_platform_fee() {
 async fn an_unreadable_sealed_key_fails_the_call_and_never_falls_back_to_the_platform_key() {
     let app = spawn_app_with(byok_app()).await;
     let user = app.user("1.00").await;
-    let (code, _) = app.put_key(&user, OWN_KEY).await;
+    let (code, _) = app
+        .call(
+            &user,
+            "PUT",
+            "/account/resemble-key",
+            Some(json!({"api_key": OWN_KEY})),
+        )
+        .await;
     assert_eq!(code, 200);
     // Corrupt the sealed bytes, as a changed INDOX_SECRETS_KEY would make them unreadable.
     app.psql("UPDATE account_provider_keys SET sealed = '\\x00112233445566778899aabbccddeeff'")

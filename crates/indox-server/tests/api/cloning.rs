@@ -25,26 +25,6 @@ fn open() -> Options {
 }
 
 impl TestApp {
-    async fn call(
-        &self,
-        user: &User,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .client
-            .request(method.parse().unwrap(), format!("{}{path}", self.base))
-            .bearer_auth(&user.key);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
     /// Waits until the voice reaches `status` (or fails the test).
     async fn voice_status(&self, user: &User, uuid: &str, want: &str) -> Value {
         eventually(|| async {

@@ -10,18 +10,6 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 impl TestApp {
-    async fn get_json(&self, key: &str, path: &str) -> (u16, Value) {
-        let resp = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
     /// Some billed usage: synthesized speech and a finished speech-to-text job.
     async fn some_usage(&self, user: &User) {
         for text in ["First line of speech.", "A second, longer line of speech."] {
@@ -51,17 +39,18 @@ impl TestApp {
         let id = job["job_id"].as_str().unwrap().to_owned();
         let done = eventually(|| async {
             let (_, j) = self
-                .get_json(&user.key, &format!("/resemble/stt/{id}?wait=2"))
+                .call_as(
+                    &user.key,
+                    "GET",
+                    &format!("/resemble/stt/{id}?wait=2"),
+                    None,
+                )
                 .await;
             (j["status"] == "completed").then_some(j)
         })
         .await;
         assert!(done.is_some(), "the stt job completes");
     }
-}
-
-fn dec(v: &Value) -> Decimal {
-    v.as_str().expect("amounts are strings").parse().unwrap()
 }
 
 #[tokio::test]
@@ -110,7 +99,7 @@ async fn analytics_totals_equal_a_direct_sql_sum() {
 
     // An account sees exactly its own rows.
     let (code, mine) = app
-        .get_json(&alice.key, &format!("/analytics?{range}"))
+        .call_as(&alice.key, "GET", &format!("/analytics?{range}"), None)
         .await;
     assert_eq!(code, 200, "{mine}");
     check(&mine, app.psql(&sql(Some(&alice))).await.unwrap());
@@ -123,29 +112,38 @@ async fn analytics_totals_equal_a_direct_sql_sum() {
     assert_eq!(caps, ["stt", "tts"]);
     // By hour, the same totals.
     let (_, hourly) = app
-        .get_json(&alice.key, &format!("/analytics?{range}&granularity=hour"))
+        .call_as(
+            &alice.key,
+            "GET",
+            &format!("/analytics?{range}&granularity=hour"),
+            None,
+        )
         .await;
     check(&hourly, app.psql(&sql(Some(&alice))).await.unwrap());
 
     // The admin sees every account, or one.
     let (code, all) = app
-        .get_json(ADMIN_KEY, &format!("/analytics?{range}"))
+        .call_as(ADMIN_KEY, "GET", &format!("/analytics?{range}"), None)
         .await;
     assert_eq!(code, 200, "{all}");
     check(&all, app.psql(&sql(None)).await.unwrap());
     let (_, just_bob) = app
-        .get_json(
+        .call_as(
             ADMIN_KEY,
+            "GET",
             &format!("/analytics?{range}&account_id={}", bob.account.0),
+            None,
         )
         .await;
     check(&just_bob, app.psql(&sql(Some(&bob))).await.unwrap());
 
     // Refusals name the field; an account cannot ask for another account.
     let (code, err) = app
-        .get_json(
+        .call_as(
             &alice.key,
+            "GET",
             &format!("/analytics?{range}&account_id={}", bob.account.0),
+            None,
         )
         .await;
     assert_eq!(code, 422);
@@ -156,12 +154,14 @@ async fn analytics_totals_equal_a_direct_sql_sum() {
         ("granularity=week", "granularity"),
         ("from=2025-01-01&to=2026-11-24", "from"),
     ] {
-        let (code, err) = app.get_json(&alice.key, &format!("/analytics?{q}")).await;
+        let (code, err) = app
+            .call_as(&alice.key, "GET", &format!("/analytics?{q}"), None)
+            .await;
         assert_eq!(code, 422, "{q}");
         assert_eq!(err["error"]["field"], field, "{q}");
     }
     let (code, _) = app
-        .get_json("ixk_0000000000000000_nope", "/analytics")
+        .call_as("ixk_0000000000000000_nope", "GET", "/analytics", None)
         .await;
     assert_eq!(code, 401);
 }

@@ -61,31 +61,10 @@ async fn run(
     (out.status.success(), format!("{stdout}\n{stderr}"))
 }
 
-/// A JSON call with `key`; the status and body.
-async fn call(
-    app: &TestApp,
-    key: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> (u16, serde_json::Value) {
-    let mut req = app
-        .client
-        .request(method, format!("{}{path}", app.base))
-        .bearer_auth(key);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or_default())
-}
-
 /// Real resources for the operations that read one by id, so that their success answers are
 /// checked too (schemathesis would otherwise only ever draw unknown ids): a stored synthesis
 /// (asset and usage row), a completed speech-to-text job, a cloned voice and a voice design.
 async fn fixtures(app: &TestApp, user: &User) -> String {
-    use reqwest::Method;
     let synth: serde_json::Value = app
         .synthesize(user, tts_body("The contract test speaks.", "mp3"))
         .await
@@ -95,14 +74,14 @@ async fn fixtures(app: &TestApp, user: &User) -> String {
     let asset_id = synth["asset_id"].as_str().unwrap().to_owned();
     let usage_id = synth["billing"]["usage_id"].as_str().unwrap().to_owned();
     eventually(|| async {
-        let (code, _) = call(
-            app,
-            &user.key,
-            Method::GET,
-            &format!("/resemble/assets/{asset_id}"),
-            None,
-        )
-        .await;
+        let (code, _) = app
+            .call_as(
+                &user.key,
+                "GET",
+                &format!("/resemble/assets/{asset_id}"),
+                None,
+            )
+            .await;
         (code == 200).then_some(())
     })
     .await
@@ -115,47 +94,45 @@ async fn fixtures(app: &TestApp, user: &User) -> String {
             serde_json::json!({}),
         )
         .await;
-    let (code, job) = call(
-        app,
-        &user.key,
-        Method::POST,
-        "/resemble/stt",
-        Some(serde_json::json!({ "audio_url": audio_url })),
-    )
-    .await;
+    let (code, job) = app
+        .call_as(
+            &user.key,
+            "POST",
+            "/resemble/stt",
+            Some(serde_json::json!({ "audio_url": audio_url })),
+        )
+        .await;
     assert_eq!(code, 202, "{job}");
     let job_id = job["job_id"].as_str().unwrap().to_owned();
-    let (code, done) = call(
-        app,
-        &user.key,
-        Method::GET,
-        &format!("/resemble/stt/{job_id}?wait=30"),
-        None,
-    )
-    .await;
+    let (code, done) = app
+        .call_as(
+            &user.key,
+            "GET",
+            &format!("/resemble/stt/{job_id}?wait=30"),
+            None,
+        )
+        .await;
     assert_eq!(
         (code, done["status"].as_str()),
         (200, Some("completed")),
         "{done}"
     );
 
-    let (code, voice) = call(
-        app,
-        &user.key,
-        Method::POST,
+    let (code, voice) = app.call_as(&user.key,
+        "POST",
         "/resemble/voices",
         Some(serde_json::json!({"name": "Contract", "consent_text": "I, the speaker, consent to this clone."})),
     )
     .await;
     assert_eq!(code, 201, "{voice}");
-    let (code, design) = call(
-        app,
-        &user.key,
-        Method::POST,
-        "/resemble/voice-design",
-        Some(serde_json::json!({"prompt": "A warm, calm narrator"})),
-    )
-    .await;
+    let (code, design) = app
+        .call_as(
+            &user.key,
+            "POST",
+            "/resemble/voice-design",
+            Some(serde_json::json!({"prompt": "A warm, calm narrator"})),
+        )
+        .await;
     assert_eq!(code, 201, "{design}");
     format!(
         r#"

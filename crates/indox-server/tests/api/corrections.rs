@@ -7,25 +7,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-impl TestApp {
-    async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_KEY)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-}
-
-fn dec(v: &Value) -> Decimal {
-    v.as_str().expect("amounts are strings").parse().unwrap()
-}
-
 #[tokio::test]
 async fn refunds_and_adjustments_are_new_entries_and_the_ledger_cannot_be_edited() {
     let app = spawn_app().await;
@@ -43,25 +24,31 @@ async fn refunds_and_adjustments_are_new_entries_and_the_ledger_cannot_be_edited
     // A partial refund, then the rest; a third is refused: refunds never exceed the charge.
     let half = (charged / Decimal::TWO).round_dp(8);
     let (code, r) = app
-        .admin_post(
+        .call_as(
+            ADMIN_KEY,
+            "POST",
             &format!("/admin/usage/{usage}/refunds"),
-            json!({"amount": half.to_string(), "note": "customer complaint"}),
+            Some(json!({"amount": half.to_string(), "note": "customer complaint"})),
         )
         .await;
     assert_eq!(code, 201, "{r}");
     assert_eq!(dec(&r["balance"]), after_charge + half);
     let rest = charged - half;
     let (code, _) = app
-        .admin_post(
+        .call_as(
+            ADMIN_KEY,
+            "POST",
             &format!("/admin/usage/{usage}/refunds"),
-            json!({"amount": rest.to_string(), "note": "the rest"}),
+            Some(json!({"amount": rest.to_string(), "note": "the rest"})),
         )
         .await;
     assert_eq!(code, 201);
     let (code, err) = app
-        .admin_post(
+        .call_as(
+            ADMIN_KEY,
+            "POST",
             &format!("/admin/usage/{usage}/refunds"),
-            json!({"amount": "0.00000001", "note": "too much"}),
+            Some(json!({"amount": "0.00000001", "note": "too much"})),
         )
         .await;
     assert_eq!(code, 422, "{err}");
@@ -70,17 +57,21 @@ async fn refunds_and_adjustments_are_new_entries_and_the_ledger_cannot_be_edited
 
     // Adjustments: a credit, and a debit that would overdraw is refused.
     let (code, a) = app
-        .admin_post(
+        .call_as(
+            ADMIN_KEY,
+            "POST",
             &format!("/admin/accounts/{}/adjustments", user.account.0),
-            json!({"amount": "-0.25", "note": "goodwill reversal"}),
+            Some(json!({"amount": "-0.25", "note": "goodwill reversal"})),
         )
         .await;
     assert_eq!(code, 201, "{a}");
     assert_eq!(dec(&a["balance"]), Decimal::new(75, 2));
     let (code, err) = app
-        .admin_post(
+        .call_as(
+            ADMIN_KEY,
+            "POST",
             &format!("/admin/accounts/{}/adjustments", user.account.0),
-            json!({"amount": "-5", "note": "too much"}),
+            Some(json!({"amount": "-5", "note": "too much"})),
         )
         .await;
     assert_eq!(code, 402, "{err}");
@@ -91,9 +82,11 @@ async fn refunds_and_adjustments_are_new_entries_and_the_ledger_cannot_be_edited
         json!({"amount": "1"}),
     ] {
         let (code, err) = app
-            .admin_post(
+            .call_as(
+                ADMIN_KEY,
+                "POST",
                 &format!("/admin/accounts/{}/adjustments", user.account.0),
-                bad.clone(),
+                Some(bad.clone()),
             )
             .await;
         assert!(code == 400 || code == 422, "{bad}: {code} {err}");

@@ -434,3 +434,49 @@ impl TestApp {
         }
     }
 }
+
+impl TestApp {
+    /// A call with `key` to `{base}{path}` with an optional JSON body: the status and the
+    /// body (`Null` when it is not JSON).
+    pub async fn call_as(
+        &self,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// As [`TestApp::call_as`] with `user`'s key.
+    pub async fn call(
+        &self,
+        user: &User,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        self.call_as(&user.key, method, path, body).await
+    }
+}
+
+/// An amount from a JSON body (amounts are decimal strings).
+pub fn dec(v: &serde_json::Value) -> Decimal {
+    v.as_str()
+        .unwrap_or_else(|| panic!("{v} is not a decimal string"))
+        .parse()
+        .unwrap()
+}
