@@ -31,10 +31,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A round-robin TCP balancer: each new connection goes to the next backend.
-async fn round_robin(backends: Vec<u16>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+/// A round-robin TCP balancer on `listener`: each new connection goes to the next backend.
+fn round_robin(listener: TcpListener, backends: Vec<u16>) {
     let next = Arc::new(AtomicUsize::new(0));
     tokio::spawn(async move {
         while let Ok((mut client, _)) = listener.accept().await {
@@ -46,7 +44,6 @@ async fn round_robin(backends: Vec<u16>) -> u16 {
             });
         }
     });
-    port
 }
 
 /// One gateway process configured entirely by environment, as in production.
@@ -77,8 +74,17 @@ async fn three_processes_share_global_limits_and_bill_every_job_once() {
     .await
     .unwrap();
 
-    let ports: Vec<u16> = (0..PROCESSES).map(|_| free_port()).collect();
-    let lb = round_robin(ports.clone()).await;
+    // The balancer's port is taken first, so no gateway is given the same one.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lb = listener.local_addr().unwrap().port();
+    let mut ports: Vec<u16> = Vec::new();
+    while ports.len() < PROCESSES {
+        let p = free_port();
+        if p != lb && !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    round_robin(listener, ports.clone());
     let base = format!("http://127.0.0.1:{lb}/api/v1");
     let env: Vec<(String, String)> = [
         ("DATABASE_URL", db.url.clone()),
@@ -115,17 +121,25 @@ async fn three_processes_share_global_limits_and_bill_every_job_once() {
     .collect();
     let _children: Vec<Child> = ports.iter().map(|p| gateway(*p, &env)).collect();
     let http = reqwest::Client::new();
+    // A process starting under a loaded CI box may take several seconds: wait up to 60 s.
     for port in &ports {
-        let ready = eventually(|| async {
-            let r = http
+        let mut last = String::new();
+        for _ in 0..600 {
+            match http
                 .get(format!("http://127.0.0.1:{port}/readyz"))
                 .send()
                 .await
-                .ok()?;
-            r.status().is_success().then_some(())
-        })
-        .await;
-        assert!(ready.is_some(), "process on {port} becomes ready");
+            {
+                Ok(r) if r.status().is_success() => {
+                    last.clear();
+                    break;
+                }
+                Ok(r) => last = r.text().await.unwrap_or_default(),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(last.is_empty(), "process on {port} becomes ready: {last}");
     }
 
     let store = db.store().await.unwrap();
